@@ -22,18 +22,20 @@ use std::collections::BTreeMap;
 use eksgate_catalog::Catalog;
 use eksgate_estate::{AwsScopeClients, CallCounter, Scope};
 use eksgate_importer::Importer;
+use eksgate_tag_events::TagEventHandler;
 use eksgate_tags::Namespace;
 
-/// Builds an importer that scans `regions` of moto's own account and of the member accounts,
-/// writing to `table`, as the Lambda's `main` does.
-pub fn local_importer(
+/// Builds the clients and catalog that a function uses against moto: EKS clients for moto's own
+/// account and for each member account through its role, and the catalog in `table`.
+fn local_clients(
     endpoint: &str,
     table: &str,
-    regions: &[&str],
+    region: &str,
     member_role_arns: &[&str],
-) -> Importer<AwsScopeClients> {
-    let calls = CallCounter::default();
-    let config = aws::local_config(endpoint, regions[0]);
+    session_name: &str,
+    calls: &CallCounter,
+) -> (Catalog, AwsScopeClients) {
+    let config = aws::local_config(endpoint, region);
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(&config)
             .interceptor(calls.clone())
@@ -58,8 +60,28 @@ pub fn local_importer(
         sts,
         aws::OWN_ACCOUNT,
         members,
-        "eksgate-importer",
+        session_name,
         Some(calls.clone()),
+    );
+    (Catalog::new(dynamodb, table), clients)
+}
+
+/// Builds an importer that scans `regions` of moto's own account and of the member accounts,
+/// writing to `table`, as the Lambda's `main` does.
+pub fn local_importer(
+    endpoint: &str,
+    table: &str,
+    regions: &[&str],
+    member_role_arns: &[&str],
+) -> Importer<AwsScopeClients> {
+    let calls = CallCounter::default();
+    let (catalog, clients) = local_clients(
+        endpoint,
+        table,
+        regions[0],
+        member_role_arns,
+        "eksgate-importer",
+        &calls,
     );
     let scopes = clients
         .accounts()
@@ -72,12 +94,36 @@ pub fn local_importer(
         })
         .collect();
     Importer {
-        catalog: Catalog::new(dynamodb, table),
+        catalog,
         clients,
         namespace: Namespace::default(),
         scopes,
         scope_concurrency: 4,
         describe_concurrency: 8,
+        calls: Some(calls),
+    }
+}
+
+/// Builds a tag-change handler for clusters of moto's own account and of the member accounts,
+/// writing to `table`, as the Lambda's `main` does.
+pub fn local_tag_event_handler(
+    endpoint: &str,
+    table: &str,
+    member_role_arns: &[&str],
+) -> TagEventHandler<AwsScopeClients> {
+    let calls = CallCounter::default();
+    let (catalog, clients) = local_clients(
+        endpoint,
+        table,
+        "eu-west-1",
+        member_role_arns,
+        "eksgate-tag-events",
+        &calls,
+    );
+    TagEventHandler {
+        catalog,
+        clients,
+        namespace: Namespace::default(),
         calls: Some(calls),
     }
 }

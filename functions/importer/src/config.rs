@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use eksgate_estate::parse_member_role_arn;
+use eksgate_estate::parse_member_role_arns;
 use eksgate_tags::Namespace;
 
 /// The importer's settings, read once at start-up.
@@ -57,14 +57,17 @@ impl Config {
             message: "missing: set it to the name of the eksgate DynamoDB table".into(),
         })?;
 
-        let region_list = get(REGIONS).or_else(|| get("AWS_REGION")).ok_or_else(|| {
-            ConfigError {
+        let region_list =
+            get(REGIONS)
+                .or_else(|| get("AWS_REGION"))
+                .ok_or_else(|| {
+                    ConfigError {
                 variable: REGIONS,
                 message:
                     "missing: set a comma-separated list of regions, such as eu-west-1,us-east-1"
                         .into(),
             }
-        })?;
+                })?;
         let mut regions = Vec::new();
         for region in region_list
             .split(',')
@@ -84,26 +87,12 @@ impl Config {
             }
         }
 
-        let mut member_role_arns = BTreeMap::new();
-        for arn in get(MEMBER_ROLE_ARNS)
-            .iter()
-            .flat_map(|list| list.split(','))
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-        {
-            let account = parse_member_role_arn(arn).map_err(|message| ConfigError {
+        let member_role_list = get(MEMBER_ROLE_ARNS).unwrap_or_default();
+        let member_role_arns =
+            parse_member_role_arns(&member_role_list).map_err(|message| ConfigError {
                 variable: MEMBER_ROLE_ARNS,
                 message,
             })?;
-            if let Some(previous) = member_role_arns.insert(account.clone(), arn.to_string()) {
-                return Err(ConfigError {
-                    variable: MEMBER_ROLE_ARNS,
-                    message: format!(
-                        "account {account} is listed twice ({previous} and {arn}): keep one role per account"
-                    ),
-                });
-            }
-        }
 
         let namespace_value =
             get(TAG_NAMESPACE).unwrap_or_else(|| eksgate_tags::DEFAULT_NAMESPACE.to_string());

@@ -7,6 +7,7 @@ use eksgate_estate::{
     list_cluster_names, now_millis,
 };
 use eksgate_tags::Namespace;
+use eksgate_telemetry::error_chain;
 use futures::StreamExt;
 use futures::stream;
 use serde::Serialize;
@@ -266,7 +267,10 @@ impl<C: ScopeClients> Importer<C> {
     }
 }
 
-#[allow(clippy::large_enum_variant, reason = "short-lived values, one per cluster")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived values, one per cluster"
+)]
 enum ClusterResult {
     Done {
         plan: Plan,
@@ -305,21 +309,6 @@ fn log_change(arn: &str, plan: &Plan) {
         }
         Plan::Unchanged | Plan::Touch { .. } | Plan::MarkAbsent { .. } => {}
     }
-}
-
-/// Formats an error with its sources, so the log line shows the AWS error code.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn add(total: &mut ImportSummary, part: ImportSummary) {

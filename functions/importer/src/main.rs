@@ -1,6 +1,6 @@
 use aws_config::BehaviorVersion;
 use eksgate_catalog::Catalog;
-use eksgate_estate::{AwsScopeClients, CallCounter, Scope};
+use eksgate_estate::{AwsScopeClients, CallCounter, Scope, caller_account};
 use eksgate_importer::{Config, Importer, handle};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -21,7 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .interceptor(calls.clone())
             .build(),
     );
-    let own_account = own_account(&sts).await?;
+    let own_account = caller_account(&sts)
+        .await
+        .inspect_err(|error| tracing::error!(%error, "GetCallerIdentity failed at start-up"))?;
 
     let clients = AwsScopeClients::new(
         sdk,
@@ -59,17 +61,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         handle(&importer, event)
     }))
     .await
-}
-
-/// Returns the account ID of the function's own credentials.
-async fn own_account(sts: &aws_sdk_sts::Client) -> Result<String, lambda_runtime::Error> {
-    let identity = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .inspect_err(|error| tracing::error!(error = %aws_sdk_sts::error::DisplayErrorContext(error), "GetCallerIdentity failed at start-up"))?;
-    identity
-        .account()
-        .map(str::to_string)
-        .ok_or_else(|| "GetCallerIdentity returned no account".into())
 }

@@ -9,14 +9,14 @@
 //! | entity      | pk                 | sk            | gsi1pk       | gsi1sk                                         | expires_at |
 //! |-------------|--------------------|---------------|--------------|------------------------------------------------|------------|
 //! | `cluster`   | `CLUSTER#<arn>`    | `CLUSTER`     | `CATALOG`    | `<account>#<region>#<arn>`                     | -          |
-//! | `role`      | `CLUSTER#<arn>`    | `ROLE#<name>` | `CATALOG`    | `<account>#<region>#<arn>#ROLE#<name>`         | -          |
 //! | `removed`   | `CLUSTER#<arn>`    | `CLUSTER`     | -            | -                                              | a day on   |
 //! | `request`   | `REQUEST#<id>`     | `REQUEST`     | `USER#<sub>` | `REQUEST#<created>`; gsi2pk `PENDING` while pending | when pending ends |
 //! | `grant`     | `GRANT#<id>`       | `GRANT`       | `USER#<sub>` | `GRANT#<ends>`; gsi2pk `GRANTS`, gsi2sk `<ends>` | retention after end |
 //! | `audit`     | `AUDIT#<yyyy-mm-dd>` | `<time>#<id>` | `USER#<sub>` | `AUDIT#<time>`                               | retention  |
 //!
-//! A cluster and its roles share a partition, so one consistent query reads a whole entry. A
-//! removed cluster leaves a `removed` marker (no index keys, so list queries skip it) that keeps
+//! A cluster item holds its roles in the list attribute `roles`, so one conditional write changes
+//! a cluster and its roles together, and one consistent read returns a whole entry. A removed
+//! cluster leaves a `removed` marker (no index keys, so list queries skip it) that keeps
 //! its `observed_at` for a day: an observation that predates the removal and arrives late then
 //! fails its condition instead of bringing the cluster back.
 
@@ -51,11 +51,6 @@ pub fn cluster_pk(arn: &str) -> String {
     format!("CLUSTER#{arn}")
 }
 
-/// Returns the sort key of a role item.
-pub fn role_sk(role_name: &str) -> String {
-    format!("ROLE#{role_name}")
-}
-
 /// Returns the `gsi1sk` prefix shared by every catalog item of one (account, region) scope.
 pub fn scope_prefix(account: &str, region: &str) -> String {
     format!("{account}#{region}#")
@@ -64,9 +59,4 @@ pub fn scope_prefix(account: &str, region: &str) -> String {
 /// Returns the `gsi1sk` of a cluster item.
 pub fn cluster_gsi1_sk(account: &str, region: &str, arn: &str) -> String {
     format!("{}{arn}", scope_prefix(account, region))
-}
-
-/// Returns the `gsi1sk` of a role item.
-pub fn role_gsi1_sk(account: &str, region: &str, arn: &str, role_name: &str) -> String {
-    format!("{}{arn}#ROLE#{role_name}", scope_prefix(account, region))
 }

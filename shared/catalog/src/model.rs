@@ -61,7 +61,10 @@ impl CatalogEntry {
 
 /// What the table holds for one cluster ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant, reason = "short-lived values, one per cluster")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived values, one per cluster"
+)]
 pub enum Stored {
     Live(CatalogEntry),
     /// The cluster was removed by an observation made at `observed_at`.
@@ -82,7 +85,6 @@ impl Stored {
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 pub(crate) const ENTITY_CLUSTER: &str = "cluster";
-pub(crate) const ENTITY_ROLE: &str = "role";
 pub(crate) const ENTITY_REMOVED: &str = "removed";
 
 fn s(value: &str) -> AttributeValue {
@@ -126,6 +128,10 @@ pub(crate) fn cluster_item(entry: &CatalogEntry) -> Item {
         ),
         ("problems".into(), string_list(&cluster.problems)),
         (
+            "roles".into(),
+            AttributeValue::L(entry.roles.iter().map(role_value).collect()),
+        ),
+        (
             "observed_at".into(),
             AttributeValue::N(entry.observed_at.to_string()),
         ),
@@ -142,29 +148,15 @@ pub(crate) fn cluster_item(entry: &CatalogEntry) -> Item {
     item
 }
 
-pub(crate) fn role_item(cluster: &ClusterRecord, role: &RoleRecord) -> Item {
-    Item::from([
-        (PK.into(), s(&layout::cluster_pk(&cluster.arn))),
-        (SK.into(), s(&layout::role_sk(&role.name))),
-        (GSI1_PK.into(), s(layout::CATALOG_PARTITION)),
-        (
-            GSI1_SK.into(),
-            s(&layout::role_gsi1_sk(
-                &cluster.account,
-                &cluster.region,
-                &cluster.arn,
-                &role.name,
-            )),
-        ),
-        (ENTITY.into(), s(ENTITY_ROLE)),
-        ("cluster_arn".into(), s(&cluster.arn)),
+fn role_value(role: &RoleRecord) -> AttributeValue {
+    AttributeValue::M(Item::from([
         ("name".into(), s(&role.name)),
         ("path".into(), s(&role.path)),
         ("assume_arn".into(), s(&role.assume_arn)),
         ("mapped_arn".into(), s(&role.mapped_arn)),
         ("tag_key".into(), s(&role.tag_key)),
         ("problems".into(), string_list(&role.problems)),
-    ])
+    ]))
 }
 
 pub(crate) fn removed_item(arn: &str, observed_at: i64) -> Item {
@@ -283,14 +275,34 @@ impl<'a> ItemReader<'a> {
         Ok((record, self.number("observed_at")?))
     }
 
-    pub(crate) fn role(&self) -> Result<RoleRecord, Malformed> {
-        Ok(RoleRecord {
-            name: self.string("name")?,
-            path: self.string("path")?,
-            assume_arn: self.string("assume_arn")?,
-            mapped_arn: self.string("mapped_arn")?,
-            tag_key: self.string("tag_key")?,
-            problems: self.string_list("problems")?,
-        })
+    /// Reads the `roles` list of a cluster item.
+    pub(crate) fn roles(&self) -> Result<Vec<RoleRecord>, Malformed> {
+        let values = match self.item.get("roles") {
+            None => return Ok(Vec::new()),
+            Some(AttributeValue::L(values)) => values,
+            Some(_) => return Err(self.malformed("attribute roles is not a list".into())),
+        };
+        values
+            .iter()
+            .map(|value| {
+                let AttributeValue::M(map) = value else {
+                    return Err(self.malformed("attribute roles holds a non-map".into()));
+                };
+                let role = ItemReader::new(map);
+                let field = |name: &str| {
+                    role.string(name).map_err(|_| {
+                        self.malformed(format!("a role in attribute roles lacks the string {name}"))
+                    })
+                };
+                Ok(RoleRecord {
+                    name: field("name")?,
+                    path: field("path")?,
+                    assume_arn: field("assume_arn")?,
+                    mapped_arn: field("mapped_arn")?,
+                    tag_key: field("tag_key")?,
+                    problems: role.string_list("problems")?,
+                })
+            })
+            .collect()
     }
 }

@@ -1,8 +1,11 @@
-use crate::model::{CatalogEntry, RoleRecord, Stored};
+use crate::model::{CatalogEntry, Stored};
 
 /// The state that one observation of a cluster calls for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant, reason = "short-lived values, one per cluster")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived values, one per cluster"
+)]
 pub enum Desired {
     /// The cluster exists and carries the namespace tag.
     Present(CatalogEntry),
@@ -39,26 +42,21 @@ pub enum WritePolicy {
 
 /// The writes that bring the stored state of one cluster to the desired one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant, reason = "short-lived values, one per cluster")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived values, one per cluster"
+)]
 pub enum Plan {
     /// Nothing to write.
     Unchanged,
     /// The stored state comes from a newer observation, so this one is dropped.
     Superseded { stored_observed_at: i64 },
-    /// A new entry: the cluster item and all role items.
+    /// Write a new entry.
     Import { entry: CatalogEntry },
-    /// A changed entry: the cluster item, the changed or new roles, and deletion of the rest.
-    Update {
-        entry: CatalogEntry,
-        put_roles: Vec<RoleRecord>,
-        delete_roles: Vec<String>,
-    },
-    /// Replace a live entry with a removal marker and delete its roles.
-    Remove {
-        arn: String,
-        observed_at: i64,
-        delete_roles: Vec<String>,
-    },
+    /// Replace a changed entry.
+    Update { entry: CatalogEntry },
+    /// Replace a live entry with a removal marker.
+    Remove { arn: String, observed_at: i64 },
     /// Record a newer observation time on an unchanged entry.
     Touch { arn: String, observed_at: i64 },
     /// Write or refresh a removal marker where no live entry is stored.
@@ -66,18 +64,15 @@ pub enum Plan {
 }
 
 impl Plan {
-    /// Returns the number of items the plan writes or deletes.
+    /// Returns the number of items the plan writes: an entry is one item, roles included.
     pub fn item_count(&self) -> usize {
         match self {
             Plan::Unchanged | Plan::Superseded { .. } => 0,
-            Plan::Import { entry } => 1 + entry.roles.len(),
-            Plan::Update {
-                put_roles,
-                delete_roles,
-                ..
-            } => 1 + put_roles.len() + delete_roles.len(),
-            Plan::Remove { delete_roles, .. } => 1 + delete_roles.len(),
-            Plan::Touch { .. } | Plan::MarkAbsent { .. } => 1,
+            Plan::Import { .. }
+            | Plan::Update { .. }
+            | Plan::Remove { .. }
+            | Plan::Touch { .. }
+            | Plan::MarkAbsent { .. } => 1,
         }
     }
 }
@@ -120,29 +115,12 @@ pub fn plan(stored: Option<&Stored>, desired: &Desired, policy: WritePolicy) -> 
         (None | Some(Stored::Removed { .. }), Desired::Present(wanted)) => Plan::Import {
             entry: wanted.clone(),
         },
-        (Some(Stored::Live(current)), Desired::Present(wanted)) => {
-            let put_roles = wanted
-                .roles
-                .iter()
-                .filter(|role| !current.roles.contains(role))
-                .cloned()
-                .collect();
-            let delete_roles = current
-                .roles
-                .iter()
-                .filter(|old| !wanted.roles.iter().any(|role| role.name == old.name))
-                .map(|old| old.name.clone())
-                .collect();
-            Plan::Update {
-                entry: wanted.clone(),
-                put_roles,
-                delete_roles,
-            }
-        }
-        (Some(Stored::Live(current)), Desired::Absent { arn, .. }) => Plan::Remove {
+        (Some(Stored::Live(_)), Desired::Present(wanted)) => Plan::Update {
+            entry: wanted.clone(),
+        },
+        (Some(Stored::Live(_)), Desired::Absent { arn, .. }) => Plan::Remove {
             arn: arn.clone(),
             observed_at,
-            delete_roles: current.roles.iter().map(|role| role.name.clone()).collect(),
         },
     }
 }
@@ -152,7 +130,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::ClusterRecord;
+    use crate::model::{ClusterRecord, RoleRecord};
 
     const ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/payments";
 
@@ -268,8 +246,6 @@ mod tests {
                 ChangesOnly,
                 Plan::Update {
                     entry: entry(10, "1.30", &["B", "C"]),
-                    put_roles: vec![role("C")],
-                    delete_roles: vec!["A".into()],
                 },
             ),
             (
@@ -279,8 +255,6 @@ mod tests {
                 ChangesOnly,
                 Plan::Update {
                     entry: entry(10, "1.31", &["A"]),
-                    put_roles: vec![],
-                    delete_roles: vec![],
                 },
             ),
             (
@@ -291,7 +265,6 @@ mod tests {
                 Plan::Remove {
                     arn: ARN.into(),
                     observed_at: 10,
-                    delete_roles: vec!["A".into(), "B".into()],
                 },
             ),
             (
@@ -368,19 +341,17 @@ mod tests {
 
     #[test]
     fn item_counts() {
+        let import = Plan::Import {
+            entry: entry(1, "1.30", &["A", "B"]),
+        };
+        assert_eq!(import.item_count(), 1, "roles live in the cluster item");
+        assert_eq!(Plan::Unchanged.item_count(), 0);
         assert_eq!(
-            Plan::Import {
-                entry: entry(1, "1.30", &["A", "B"])
+            Plan::Superseded {
+                stored_observed_at: 3
             }
             .item_count(),
-            3
+            0
         );
-        assert_eq!(Plan::Unchanged.item_count(), 0);
-        let update = Plan::Update {
-            entry: entry(1, "1.30", &[]),
-            put_roles: vec![role("A")],
-            delete_roles: vec!["B".into()],
-        };
-        assert_eq!(update.item_count(), 3);
     }
 }

@@ -3,24 +3,22 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use tracing::{debug, warn};
 
 use crate::layout::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use crate::model::{
-    CatalogEntry, ENTITY_CLUSTER, ENTITY_REMOVED, ENTITY_ROLE, Item, ItemReader, Malformed, Stored,
-    cluster_item, removed_item, role_item,
+    CatalogEntry, ENTITY_CLUSTER, ENTITY_REMOVED, Item, ItemReader, Malformed, Stored,
+    cluster_item, removed_item,
 };
 use crate::plan::{Desired, Plan, WritePolicy, plan};
 
 /// How many times a write is planned again after another writer changed the entry first.
 const MAX_ATTEMPTS: u32 = 8;
-/// The most items one DynamoDB transaction takes.
-const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// An error reading or writing the catalog.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +44,6 @@ pub enum CatalogError {
         "gave up writing {arn} after {attempts} attempts because other writers kept changing it"
     )]
     Contended { arn: String, attempts: u32 },
-    #[error(
-        "{arn} needs {items} item writes, more than one transaction takes ({MAX_TRANSACTION_ITEMS})"
-    )]
-    TooLarge { arn: String, items: usize },
 }
 
 impl CatalogError {
@@ -58,7 +52,7 @@ impl CatalogError {
         match self {
             CatalogError::Dynamo { transient, .. } => *transient,
             CatalogError::Contended { .. } => true,
-            CatalogError::Malformed { .. } | CatalogError::TooLarge { .. } => false,
+            CatalogError::Malformed { .. } => false,
         }
     }
 }
@@ -121,29 +115,20 @@ impl Catalog {
 
     /// Reads what the table holds for one cluster, with a strongly consistent read.
     pub async fn get(&self, arn: &str) -> Result<Option<Stored>, CatalogError> {
-        let mut items = Vec::new();
-        let mut pages = self
+        let output = self
             .client
-            .query()
+            .get_item()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", AttributeValue::S(layout::cluster_pk(arn)))
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            items.push(item.map_err(|error| self.dynamo_error("Query", error))?);
-        }
-
-        let Some(head) = items
-            .iter()
-            .find(|item| sort_key(item) == Some(layout::CLUSTER_SK))
-        else {
+            .key(PK, AttributeValue::S(layout::cluster_pk(arn)))
+            .key(SK, AttributeValue::S(layout::CLUSTER_SK.into()))
+            .send()
+            .await
+            .map_err(|error| self.dynamo_error("GetItem", error))?;
+        let Some(item) = output.item() else {
             return Ok(None);
         };
-        let reader = ItemReader::new(head);
+        let reader = ItemReader::new(item);
         let entity = reader
             .string(layout::ENTITY)
             .map_err(|m| self.malformed(m))?;
@@ -153,8 +138,8 @@ impl Catalog {
                 .map_err(|m| self.malformed(m))?;
             return Ok(Some(Stored::Removed { observed_at }));
         }
-        let mut entries = self.entries_from_items(items)?;
-        Ok(entries.remove(arn).map(Stored::Live))
+        self.entry_from_item(item)
+            .map(|entry| Some(Stored::Live(entry)))
     }
 
     /// Brings the stored entry of one cluster to `desired`, planning again whenever another
@@ -201,98 +186,17 @@ impl Catalog {
     }
 
     async fn execute(&self, plan: &Plan, expected: Option<i64>) -> Result<(), WriteError> {
-        let (head, extra) = match plan {
+        let item = match plan {
             Plan::Unchanged | Plan::Superseded { .. } => return Ok(()),
             Plan::Touch { arn, observed_at } => {
                 return self.touch(arn, *observed_at, expected).await;
             }
-            Plan::Import { entry } => (
-                cluster_item(entry),
-                entry
-                    .roles
-                    .iter()
-                    .map(|role| self.put(role_item(&entry.cluster, role)))
-                    .collect::<Vec<_>>(),
-            ),
-            Plan::Update {
-                entry,
-                put_roles,
-                delete_roles,
-            } => {
-                let mut extra: Vec<TransactWriteItem> = put_roles
-                    .iter()
-                    .map(|role| self.put(role_item(&entry.cluster, role)))
-                    .collect();
-                extra.extend(
-                    delete_roles
-                        .iter()
-                        .map(|name| self.delete_role(&entry.cluster.arn, name)),
-                );
-                (cluster_item(entry), extra)
+            Plan::Import { entry } | Plan::Update { entry } => cluster_item(entry),
+            Plan::Remove { arn, observed_at } | Plan::MarkAbsent { arn, observed_at } => {
+                removed_item(arn, *observed_at)
             }
-            Plan::Remove {
-                arn,
-                observed_at,
-                delete_roles,
-            } => (
-                removed_item(arn, *observed_at),
-                delete_roles
-                    .iter()
-                    .map(|name| self.delete_role(arn, name))
-                    .collect(),
-            ),
-            Plan::MarkAbsent { arn, observed_at } => (removed_item(arn, *observed_at), Vec::new()),
         };
-
-        if extra.is_empty() {
-            return self.put_head(head, expected).await;
-        }
-        if extra.len() + 1 > MAX_TRANSACTION_ITEMS {
-            let arn = string_attribute(&head, "arn").unwrap_or_default();
-            return Err(WriteError::Failed(CatalogError::TooLarge {
-                arn,
-                items: extra.len() + 1,
-            }));
-        }
-
-        let (condition, names, values) = head_condition(expected);
-        let head_put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(head))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(values)
-            .build()
-            .expect("table, item and condition are set");
-        let mut items = vec![TransactWriteItem::builder().put(head_put).build()];
-        items.extend(extra);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                    error.as_service_error()
-                {
-                    let raced = cancelled.cancellation_reasons().iter().any(|reason| {
-                        matches!(
-                            reason.code(),
-                            Some("ConditionalCheckFailed" | "TransactionConflict")
-                        )
-                    });
-                    if raced {
-                        return Err(WriteError::Raced);
-                    }
-                }
-                Err(WriteError::Failed(
-                    self.dynamo_error("TransactWriteItems", error),
-                ))
-            }
-        }
+        self.put_head(item, expected).await
     }
 
     async fn put_head(&self, item: Item, expected: Option<i64>) -> Result<(), WriteError> {
@@ -347,25 +251,6 @@ impl Catalog {
         }
     }
 
-    fn put(&self, item: Item) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .expect("table and item are set");
-        TransactWriteItem::builder().put(put).build()
-    }
-
-    fn delete_role(&self, arn: &str, role_name: &str) -> TransactWriteItem {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(layout::cluster_pk(arn)))
-            .key(SK, AttributeValue::S(layout::role_sk(role_name)))
-            .build()
-            .expect("table and key are set");
-        TransactWriteItem::builder().delete(delete).build()
-    }
-
     async fn query_catalog_index(&self, prefix: Option<&str>) -> Result<Vec<Item>, CatalogError> {
         let mut request = self
             .client
@@ -397,45 +282,27 @@ impl Catalog {
         items: Vec<Item>,
     ) -> Result<BTreeMap<String, CatalogEntry>, CatalogError> {
         let mut entries = BTreeMap::new();
-        let mut roles = Vec::new();
         for item in &items {
-            let reader = ItemReader::new(item);
-            match reader
+            let entity = ItemReader::new(item)
                 .string(layout::ENTITY)
-                .map_err(|m| self.malformed(m))?
-                .as_str()
-            {
-                ENTITY_CLUSTER => {
-                    let (cluster, observed_at) = reader.cluster().map_err(|m| self.malformed(m))?;
-                    entries.insert(
-                        cluster.arn.clone(),
-                        CatalogEntry {
-                            cluster,
-                            roles: Vec::new(),
-                            observed_at,
-                        },
-                    );
-                }
-                ENTITY_ROLE => {
-                    let cluster_arn = reader
-                        .string("cluster_arn")
-                        .map_err(|m| self.malformed(m))?;
-                    roles.push((cluster_arn, reader.role().map_err(|m| self.malformed(m))?));
-                }
-                _ => {}
+                .map_err(|m| self.malformed(m))?;
+            if entity == ENTITY_CLUSTER {
+                let entry = self.entry_from_item(item)?;
+                entries.insert(entry.cluster.arn.clone(), entry);
             }
-        }
-        // A role without its cluster item is left over from an interrupted write that the next
-        // write of the cluster replaces, so it is not part of any entry.
-        for (cluster_arn, role) in roles {
-            if let Some(entry) = entries.get_mut(&cluster_arn) {
-                entry.roles.push(role);
-            }
-        }
-        for entry in entries.values_mut() {
-            entry.roles.sort_by(|a, b| a.name.cmp(&b.name));
         }
         Ok(entries)
+    }
+
+    fn entry_from_item(&self, item: &Item) -> Result<CatalogEntry, CatalogError> {
+        let reader = ItemReader::new(item);
+        let (cluster, observed_at) = reader.cluster().map_err(|m| self.malformed(m))?;
+        let roles = reader.roles().map_err(|m| self.malformed(m))?;
+        Ok(CatalogEntry {
+            cluster,
+            roles,
+            observed_at,
+        })
     }
 
     fn malformed(&self, malformed: Malformed) -> CatalogError {
@@ -446,22 +313,15 @@ impl Catalog {
         }
     }
 
-    fn dynamo_error<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> CatalogError
+    fn dynamo_error<E>(
+        &self,
+        operation: &'static str,
+        error: SdkError<E, HttpResponse>,
+    ) -> CatalogError
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let transient = match &error {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(service) => is_transient_code(service.err().code()),
-            _ => false,
-        };
-        let message = match error.code() {
-            Some(code) => format!("{code}: {}", error.message().unwrap_or("no message")),
-            None => DisplayErrorContext(&error).to_string(),
-        };
+        let (message, transient) = describe_sdk_error(&error);
         CatalogError::Dynamo {
             operation,
             table: self.table.clone(),
@@ -469,6 +329,40 @@ impl Catalog {
             transient,
             source: Box::new(error),
         }
+    }
+}
+
+/// Returns a one-line description of an SDK error, and whether it may succeed if tried again:
+/// throttling, 5xx, time-outs and connection failures.
+fn describe_sdk_error<E: ProvideErrorMetadata>(
+    error: &SdkError<E, HttpResponse>,
+) -> (String, bool) {
+    match error {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let transient = status >= 500 || is_transient_code(service.err().code());
+            let message = match service.err().code() {
+                Some(code) => format!(
+                    "{code}: {}",
+                    service.err().message().unwrap_or("no message")
+                ),
+                None => format!("HTTP {status} without an error code"),
+            };
+            (message, transient)
+        }
+        SdkError::TimeoutError(_) => ("timed out".into(), true),
+        SdkError::DispatchFailure(failure) => {
+            let kind = if failure.is_io() {
+                "connection failed"
+            } else if failure.is_timeout() {
+                "timed out"
+            } else {
+                "request not sent"
+            };
+            (kind.into(), true)
+        }
+        SdkError::ResponseError(_) => ("invalid response".into(), true),
+        _ => ("request could not be built".into(), false),
     }
 }
 
@@ -511,20 +405,6 @@ fn head_condition(
                 .into(),
             ),
         ),
-    }
-}
-
-fn sort_key(item: &Item) -> Option<&str> {
-    match item.get(SK) {
-        Some(AttributeValue::S(value)) => Some(value),
-        _ => None,
-    }
-}
-
-fn string_attribute(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => Some(value.clone()),
-        _ => None,
     }
 }
 

@@ -180,9 +180,87 @@ pub fn parse_member_role_arn(arn: &str) -> Result<String, String> {
     Ok(account.to_string())
 }
 
+/// Parses a comma-separated list of member-account role ARNs into a map from account ID to role
+/// ARN. Blank entries are skipped. Returns a message naming the value when an ARN is invalid or
+/// an account is listed twice.
+pub fn parse_member_role_arns(list: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut member_role_arns = BTreeMap::new();
+    for arn in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let account = parse_member_role_arn(arn)?;
+        if let Some(previous) = member_role_arns.insert(account.clone(), arn.to_string()) {
+            return Err(format!(
+                "account {account} is listed twice ({previous} and {arn}): keep one role per account"
+            ));
+        }
+    }
+    Ok(member_role_arns)
+}
+
+/// Returns the account ID of the credentials that `sts` signs with, from sts:GetCallerIdentity.
+pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
+    const OPERATION: &str = "sts:GetCallerIdentity";
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk(OPERATION, error))?;
+    identity.account().map(str::to_string).ok_or_else(|| {
+        let message = "GetCallerIdentity returned no account";
+        AwsError {
+            operation: OPERATION,
+            code: None,
+            message: message.to_string(),
+            transient: false,
+            source: message.into(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An account ID and its role ARN.
+    type Member = (&'static str, &'static str);
+
+    #[test]
+    fn member_role_arn_list_table() {
+        let cases: &[(&str, Result<&[Member], &str>)] = &[
+            ("", Ok(&[])),
+            (" , ", Ok(&[])),
+            (
+                "arn:aws:iam::222233334444:role/read, arn:aws:iam::555566667777:role/ops/read,",
+                Ok(&[
+                    ("222233334444", "arn:aws:iam::222233334444:role/read"),
+                    ("555566667777", "arn:aws:iam::555566667777:role/ops/read"),
+                ]),
+            ),
+            (
+                "arn:aws:iam::222233334444:role/a,arn:aws:iam::222233334444:role/b",
+                Err("account 222233334444 is listed twice"),
+            ),
+            (
+                "arn:aws:iam::222233334444:role/a,arn:aws:iam::1234:role/x",
+                Err("\"arn:aws:iam::1234:role/x\""),
+            ),
+        ];
+        for (list, expected) in cases {
+            let parsed = parse_member_role_arns(list);
+            match expected {
+                Ok(pairs) => {
+                    let expected: BTreeMap<String, String> = pairs
+                        .iter()
+                        .map(|(account, arn)| (account.to_string(), arn.to_string()))
+                        .collect();
+                    assert_eq!(parsed, Ok(expected), "list {list:?}");
+                }
+                Err(fragment) => {
+                    let message = parsed.expect_err(list);
+                    assert!(message.contains(fragment), "list {list:?}: {message}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn member_role_arn_table() {
@@ -217,5 +295,126 @@ mod tests {
                 assert!(message.contains(&format!("{arn:?}")), "message {message:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod mocked_tests {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
+    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    const ROLE: &str = "arn:aws:iam::222233334444:role/eksgate-read";
+
+    fn base_config() -> SdkConfig {
+        // The mocked STS client answers every call; EKS clients are built but never called.
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "tests",
+            )))
+            .build()
+    }
+
+    fn clients(sts: aws_sdk_sts::Client) -> AwsScopeClients {
+        let members = BTreeMap::from([("222233334444".to_string(), ROLE.to_string())]);
+        AwsScopeClients::new(
+            base_config(),
+            sts,
+            "111122223333",
+            members,
+            "eksgate-importer",
+            None,
+        )
+    }
+
+    fn sts_error(status: u16, code: &str) -> HttpResponse {
+        let body = format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{code} for tests</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+        );
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
+    }
+
+    #[tokio::test]
+    async fn assume_role_denied_is_permanent() {
+        let denied = mock!(aws_sdk_sts::Client::assume_role)
+            .then_http_response(|| sts_error(403, "AccessDenied"));
+        let clients = clients(mock_client!(aws_sdk_sts, [&denied]));
+
+        let error = clients.eks("222233334444", "eu-west-1").await.unwrap_err();
+
+        assert!(
+            matches!(&error, ScopeError::AssumeRole { role_arn, .. } if role_arn == ROLE),
+            "{error:?}"
+        );
+        assert!(!error.is_transient());
+        let ScopeError::AssumeRole { source, .. } = &error else {
+            unreachable!()
+        };
+        assert_eq!(source.code.as_deref(), Some("AccessDenied"));
+    }
+
+    #[tokio::test]
+    async fn assume_role_throttled_is_transient() {
+        let throttled = mock!(aws_sdk_sts::Client::assume_role)
+            .then_http_response(|| sts_error(400, "Throttling"));
+        let clients = clients(mock_client!(aws_sdk_sts, [&throttled]));
+
+        let error = clients.eks("222233334444", "eu-west-1").await.unwrap_err();
+
+        assert!(error.is_transient(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn member_credentials_cached() {
+        let granted = mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(|request| {
+                request.role_arn() == Some(ROLE) && request.duration_seconds() == Some(900)
+            })
+            .then_output(|| {
+                let expiry = SystemTime::now() + Duration::from_secs(900);
+                AssumeRoleOutput::builder()
+                    .credentials(
+                        aws_sdk_sts::types::Credentials::builder()
+                            .access_key_id("ASIAEXAMPLE")
+                            .secret_access_key("secret")
+                            .session_token("token")
+                            .expiration(aws_smithy_types::DateTime::from(expiry))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            });
+        let clients = clients(mock_client!(aws_sdk_sts, [&granted]));
+
+        clients.eks("222233334444", "eu-west-1").await.unwrap();
+        clients.eks("222233334444", "us-east-1").await.unwrap();
+        clients.eks("111122223333", "us-east-1").await.unwrap();
+
+        assert_eq!(
+            granted.num_calls(),
+            1,
+            "one AssumeRole serves every region of the account"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_account_rejected() {
+        let unused = mock!(aws_sdk_sts::Client::assume_role)
+            .then_http_response(|| sts_error(403, "AccessDenied"));
+        let clients = clients(mock_client!(aws_sdk_sts, [&unused]));
+
+        let error = clients.eks("999988887777", "eu-west-1").await.unwrap_err();
+
+        assert!(matches!(error, ScopeError::UnknownAccount { .. }));
+        assert_eq!(unused.num_calls(), 0);
     }
 }

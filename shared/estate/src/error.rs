@@ -1,6 +1,7 @@
 use std::error::Error as StdError;
 
-use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::config::http::HttpResponse;
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 
 /// A failed AWS call, with whether it may succeed if tried again.
 #[derive(Debug, thiserror::Error)]
@@ -18,34 +19,32 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn from_sdk<E, R>(operation: &'static str, error: SdkError<E, R>) -> Self
+    pub fn from_sdk<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let code = error.code().map(str::to_string);
-        let transient = match &error {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(service) => matches!(
-                service.err().code(),
-                Some(
-                    "ThrottlingException"
-                        | "Throttling"
-                        | "TooManyRequestsException"
-                        | "RequestLimitExceeded"
-                        | "ServerException"
-                        | "ServiceUnavailableException"
-                        | "InternalFailure"
-                        | "InternalError"
-                )
-            ),
-            _ => false,
-        };
-        let message = match &code {
-            Some(code) => format!("{code}: {}", error.message().unwrap_or("no message")),
-            None => DisplayErrorContext(&error).to_string(),
+        let (message, transient) = match &error {
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let transient = status >= 500 || is_transient_code(code.as_deref());
+                let message = match &code {
+                    Some(code) => format!("{code}: {}", error.message().unwrap_or("no message")),
+                    None => format!("HTTP {status} without an error code"),
+                };
+                (message, transient)
+            }
+            SdkError::TimeoutError(_) => ("timed out".to_string(), true),
+            SdkError::DispatchFailure(failure) => {
+                let kind = if failure.is_timeout() {
+                    "timed out"
+                } else {
+                    "connection failed"
+                };
+                (kind.to_string(), true)
+            }
+            SdkError::ResponseError(_) => ("invalid response".to_string(), true),
+            _ => ("request could not be built".to_string(), false),
         };
         Self {
             operation,
@@ -55,6 +54,23 @@ impl AwsError {
             source: Box::new(error),
         }
     }
+}
+
+/// Tells whether an AWS error code means "try again later".
+fn is_transient_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "ServerException"
+                | "ServiceUnavailableException"
+                | "InternalFailure"
+                | "InternalError"
+        )
+    )
 }
 
 /// Why a whole (account, region) scope could not be read.

@@ -3,7 +3,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
-use aws_sdk_eks::types::Cluster;
+use aws_sdk_eks::types::{Cluster, ClusterStatus};
 use eksgate_catalog::{CatalogEntry, ClusterRecord, Desired, RoleRecord};
 use eksgate_tags::{Namespace, Partition, parse_roles};
 
@@ -100,13 +100,17 @@ pub async fn describe_cluster(
 }
 
 /// Returns the catalog state that one observation calls for: present with its roles when the
-/// cluster exists and carries the namespace tag, absent otherwise.
+/// cluster exists, is not being deleted and carries the namespace tag, absent otherwise.
+///
+/// A cluster in status `DELETING` counts as absent because AWS keeps describing it for minutes
+/// after DeleteCluster, and no session to it can be useful.
 pub fn desired_state(
     namespace: &Namespace,
     arn: &ClusterArn,
     cluster: Option<&Cluster>,
     observed_at: i64,
 ) -> Desired {
+    let cluster = cluster.filter(|cluster| cluster.status() != Some(&ClusterStatus::Deleting));
     let tags: BTreeMap<String, String> = cluster
         .and_then(Cluster::tags)
         .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -159,7 +163,7 @@ pub fn desired_state(
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_eks::types::{Certificate, ClusterStatus};
+    use aws_sdk_eks::types::Certificate;
 
     use super::*;
 
@@ -268,7 +272,13 @@ mod tests {
     fn desired_state_absent_cases() {
         let arn = ClusterArn::parse(ARN).unwrap();
         let untagged = cluster(&[("team", "payments"), ("opal:eks:role:1", "Admin")]);
-        for (case, observed) in [("untagged", Some(&untagged)), ("missing", None)] {
+        let mut deleting = cluster(&[("opal", ""), ("opal:eks:role:1", "Admin")]);
+        deleting.status = Some(ClusterStatus::Deleting);
+        for (case, observed) in [
+            ("untagged", Some(&untagged)),
+            ("deleting", Some(&deleting)),
+            ("missing", None),
+        ] {
             let desired = desired_state(&Namespace::default(), &arn, observed, 7);
             assert_eq!(
                 desired,

@@ -107,9 +107,63 @@ pub fn emit_metrics(namespace: &str, dimensions: &[(&str, &str)], metrics: &[(&s
     let _ = writeln!(stdout, "{line}");
 }
 
+/// Formats an error with its sources, so a log line shows the underlying cause, such as the AWS
+/// error code. A source whose text the message already contains is left out.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Layer {
+        text: &'static str,
+        source: Option<Box<Layer>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.source
+                .as_deref()
+                .map(|layer| layer as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn error_chain_skips_repeated_sources() {
+        let error = Layer {
+            text: "reading cluster c failed",
+            source: Some(Box::new(Layer {
+                text: "eks:DescribeCluster failed: AccessDeniedException: denied",
+                source: Some(Box::new(Layer {
+                    text: "AccessDeniedException: denied",
+                    source: None,
+                })),
+            })),
+        };
+        assert_eq!(
+            error_chain(&error),
+            "reading cluster c failed: eks:DescribeCluster failed: AccessDeniedException: denied"
+        );
+    }
 
     #[test]
     fn emf_line_shape() {

@@ -1,1 +1,236 @@
-fn main() {}
+//! Local tool for the demo: creates the catalog table in moto, builds and changes a demo EKS
+//! estate, and prints the catalog as a table.
+//!
+//! Usage: `eksgate-dev <command> --endpoint http://127.0.0.1:<port> [--table <name>]`, with
+//! commands `create-table`, `seed`, `change` and `show`.
+
+use std::process::ExitCode;
+
+use eksgate_catalog::{Catalog, CatalogEntry};
+use eksgate_tests::aws::{OWN_ACCOUNT, local_config, member_config};
+use eksgate_tests::estate::{
+    ClusterSpec, create_cluster, delete_cluster, tag_cluster, untag_cluster,
+};
+use eksgate_tests::table::create_catalog_table;
+
+const EU: &str = "eu-west-1";
+const US: &str = "us-east-1";
+/// The read-only role that the demo's member account offers the importer.
+const MEMBER_ROLE: &str = "arn:aws:iam::222233334444:role/eksgate-read";
+
+const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show> --endpoint http://127.0.0.1:<port> [--table <name>]";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let option = |name: &str| {
+        args.windows(2)
+            .find(|pair| pair[0] == name)
+            .map(|pair| pair[1].clone())
+    };
+    let Some(endpoint) = option("--endpoint").filter(|e| e.starts_with("http://127.0.0.1:")) else {
+        eprintln!(
+            "missing or non-local --endpoint: pass the moto server's http://127.0.0.1:<port> URL\n{USAGE}"
+        );
+        return ExitCode::from(2);
+    };
+    let table = option("--table").unwrap_or_else(|| "eksgate-demo".to_string());
+
+    match command.as_str() {
+        "create-table" => {
+            let dynamodb = aws_sdk_dynamodb::Client::new(&local_config(&endpoint, EU));
+            create_catalog_table(&dynamodb, &table).await;
+            println!("created table {table} from infra/template.yaml");
+        }
+        "seed" => seed(&endpoint).await,
+        "change" => change(&endpoint).await,
+        "show" => {
+            let catalog = Catalog::new(
+                aws_sdk_dynamodb::Client::new(&local_config(&endpoint, EU)),
+                &table,
+            );
+            match catalog.all().await {
+                Ok(entries) => print_catalog(entries.values()),
+                Err(error) => {
+                    eprintln!("reading the catalog failed: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        other => {
+            eprintln!("unknown command {other:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Creates seven clusters in two regions and two accounts: tagged with roles, tagged without
+/// roles, untagged, a role with a path, a malformed value and a duplicate.
+async fn seed(endpoint: &str) {
+    let eu = local_config(endpoint, EU);
+    let us = local_config(endpoint, US);
+    let member = member_config(endpoint, EU, MEMBER_ROLE).await;
+    let clusters = [
+        (
+            &eu,
+            ClusterSpec::new(
+                EU,
+                "payments-prod",
+                &[
+                    ("opal", ""),
+                    ("opal:eks:role:1", "ClusterAdmin"),
+                    ("opal:eks:role:2", "teams/payments/ClusterView"),
+                    ("team", "payments"),
+                ],
+            ),
+        ),
+        (
+            &eu,
+            ClusterSpec::new(EU, "payments-staging", &[("opal", "x")]),
+        ),
+        (&eu, ClusterSpec::new(EU, "legacy", &[("team", "legacy")])),
+        (
+            &us,
+            ClusterSpec::new(
+                US,
+                "search",
+                &[
+                    ("opal", ""),
+                    (
+                        "opal:eks:role:admin",
+                        "arn:aws:iam::123456789012:role/SearchAdmin",
+                    ),
+                    ("opal:eks:role:bad", "Search Admin"),
+                ],
+            ),
+        ),
+        (
+            &us,
+            ClusterSpec::new(
+                US,
+                "data",
+                &[
+                    ("opal", ""),
+                    ("opal:eks:role:1", "DataView"),
+                    ("opal:eks:role:2", "DataView"),
+                ],
+            ),
+        ),
+        (&us, ClusterSpec::new(US, "sandbox", &[])),
+        (
+            &member,
+            ClusterSpec::new(
+                EU,
+                "analytics",
+                &[("opal", ""), ("opal:eks:role:1", "AnalyticsAdmin")],
+            ),
+        ),
+    ];
+    for (config, spec) in &clusters {
+        let arn = create_cluster(config, spec).await;
+        let tags: Vec<String> = spec.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("created {arn}  [{}]", tags.join(", "));
+    }
+}
+
+/// Changes the demo estate: a role added and one removed, one cluster untagged, one deleted and
+/// one newly tagged.
+async fn change(endpoint: &str) {
+    let eu = local_config(endpoint, EU);
+    let us = local_config(endpoint, US);
+    let arn =
+        |region: &str, name: &str| format!("arn:aws:eks:{region}:{OWN_ACCOUNT}:cluster/{name}");
+
+    tag_cluster(
+        &eu,
+        EU,
+        &arn(EU, "payments-prod"),
+        &[("opal:eks:role:3", "PaymentsOncall")],
+    )
+    .await;
+    println!("payments-prod: added opal:eks:role:3=PaymentsOncall");
+    untag_cluster(&eu, EU, &arn(EU, "payments-prod"), &["opal:eks:role:2"]).await;
+    println!("payments-prod: removed opal:eks:role:2");
+    untag_cluster(&eu, EU, &arn(EU, "payments-staging"), &["opal"]).await;
+    println!("payments-staging: removed the opal tag");
+    delete_cluster(&us, US, "data").await;
+    println!("data: cluster deleted");
+    tag_cluster(
+        &eu,
+        EU,
+        &arn(EU, "legacy"),
+        &[("opal", ""), ("opal:eks:role:1", "LegacyView")],
+    )
+    .await;
+    println!("legacy: tagged opal and opal:eks:role:1=LegacyView");
+}
+
+fn print_catalog<'a>(entries: impl Iterator<Item = &'a CatalogEntry>) {
+    let entries: Vec<&CatalogEntry> = entries.collect();
+    let mut rows = vec![[
+        "ACCOUNT".to_string(),
+        "REGION".into(),
+        "CLUSTER".into(),
+        "STATUS".into(),
+        "VERSION".into(),
+        "ROLE".into(),
+        "ASSUME ARN".into(),
+        "PROBLEMS".into(),
+    ]];
+    for entry in &entries {
+        let cluster = &entry.cluster;
+        let mut first = true;
+        let mut cells = |role: &str, arn: &str, problems: String| {
+            let shown = |value: &str| {
+                if first {
+                    value.to_string()
+                } else {
+                    String::new()
+                }
+            };
+            rows.push([
+                shown(&cluster.account),
+                shown(&cluster.region),
+                shown(&cluster.name),
+                shown(&cluster.status),
+                shown(cluster.version.as_deref().unwrap_or("-")),
+                role.to_string(),
+                arn.to_string(),
+                problems,
+            ]);
+            first = false;
+        };
+        if entry.roles.is_empty() {
+            cells("-", "-", String::new());
+        }
+        for role in &entry.roles {
+            cells(&role.name, &role.assume_arn, role.problems.join("; "));
+        }
+        for problem in &cluster.problems {
+            cells("", "", problem.clone());
+        }
+    }
+
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    println!("({} clusters in the catalog)", entries.len());
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The end-to-end demo on local AWS: starts moto on 127.0.0.1, creates the catalog table from
+# infra/template.yaml, builds a demo EKS estate, runs the importer as the real Lambda binary
+# under `cargo lambda watch` with the scheduled event, changes tags, imports again, and stops
+# everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/env.sh
+source scripts/local.sh
+
+scripts/bootstrap.sh
+export PATH="$root/.venv/bin:$PATH"
+table=eksgate-demo
+
+step "Building the importer and the demo tool"
+cargo build --quiet -p eksgate-importer -p eksgate-tests --bin importer --bin eksgate-dev
+dev="$root/target/debug/eksgate-dev"
+
+step "Starting moto on 127.0.0.1"
+start_moto
+echo "moto listens on $MOTO_ENDPOINT"
+
+step "Creating the catalog table from infra/template.yaml"
+"$dev" create-table --endpoint "$MOTO_ENDPOINT" --table "$table"
+
+step "Creating the demo EKS estate"
+"$dev" seed --endpoint "$MOTO_ENDPOINT"
+
+step "Starting the importer under cargo lambda watch (127.0.0.1)"
+cat > "$LOCAL_DIR/importer.env" <<EOF
+AWS_ENDPOINT_URL=$MOTO_ENDPOINT
+AWS_ACCESS_KEY_ID=testing
+AWS_SECRET_ACCESS_KEY=testing
+AWS_EC2_METADATA_DISABLED=true
+AWS_REGION=eu-west-1
+EKSGATE_TABLE_NAME=$table
+EKSGATE_REGIONS=eu-west-1,us-east-1
+EKSGATE_MEMBER_ROLE_ARNS=arn:aws:iam::222233334444:role/eksgate-read
+EKSGATE_LOG_FORMAT=text
+EOF
+start_lambda_watch "$LOCAL_DIR/importer.env"
+
+step "Import run 1: the scheduled event"
+invoke_lambda importer tests/fixtures/events/scheduled.json
+
+step "The catalog after run 1"
+"$dev" show --endpoint "$MOTO_ENDPOINT" --table "$table"
+
+step "Changing the estate"
+"$dev" change --endpoint "$MOTO_ENDPOINT"
+
+step "Import run 2"
+invoke_lambda importer tests/fixtures/events/scheduled.json
+
+step "The catalog after run 2"
+"$dev" show --endpoint "$MOTO_ENDPOINT" --table "$table"
+
+step "Import run 3: nothing changed, so nothing is written"
+invoke_lambda importer tests/fixtures/events/scheduled.json
+
+step "Demo finished; stopping cargo lambda watch and moto"
