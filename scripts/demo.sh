@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo on local AWS: starts moto on 127.0.0.1, creates the catalog table from
 # infra/template.yaml, builds a demo EKS estate, runs the importer as the real Lambda binary
-# under `cargo lambda watch` with the scheduled event, changes tags, imports again, and stops
-# everything it started.
+# under `cargo lambda watch` with the scheduled event, changes tags, imports again, delivers a
+# tag-change event to the tag-change handler, and stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,8 +13,8 @@ scripts/bootstrap.sh
 export PATH="$root/.venv/bin:$PATH"
 table=eksgate-demo
 
-step "Building the importer and the demo tool"
-cargo build --quiet -p eksgate-importer -p eksgate-tests --bin importer --bin eksgate-dev
+step "Building the functions and the demo tool"
+cargo build --quiet -p eksgate-importer -p eksgate-tag-events -p eksgate-tests --bin importer --bin tag-events --bin eksgate-dev
 dev="$root/target/debug/eksgate-dev"
 
 step "Starting moto on 127.0.0.1"
@@ -27,8 +27,8 @@ step "Creating the catalog table from infra/template.yaml"
 step "Creating the demo EKS estate"
 "$dev" seed --endpoint "$MOTO_ENDPOINT"
 
-step "Starting the importer under cargo lambda watch (127.0.0.1)"
-cat > "$LOCAL_DIR/importer.env" <<EOF
+step "Starting the functions under cargo lambda watch (127.0.0.1)"
+cat > "$LOCAL_DIR/functions.env" <<EOF
 AWS_ENDPOINT_URL=$MOTO_ENDPOINT
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
@@ -39,7 +39,7 @@ EKSGATE_REGIONS=eu-west-1,us-east-1
 EKSGATE_MEMBER_ROLE_ARNS=arn:aws:iam::222233334444:role/eksgate-read
 EKSGATE_LOG_FORMAT=text
 EOF
-start_lambda_watch "$LOCAL_DIR/importer.env"
+start_lambda_watch "$LOCAL_DIR/functions.env"
 
 step "Import run 1: the scheduled event"
 invoke_lambda importer tests/fixtures/events/scheduled.json
@@ -58,5 +58,18 @@ step "The catalog after run 2"
 
 step "Import run 3: nothing changed, so nothing is written"
 invoke_lambda importer tests/fixtures/events/scheduled.json
+
+step "A tag change reaches the catalog in seconds: the tag-change handler"
+cluster=arn:aws:eks:eu-west-1:123456789012:cluster/payments-prod
+"$dev" tag --endpoint "$MOTO_ENDPOINT" --cluster "$cluster" --tag opal:eks:role:4=Auditor
+# The event EventBridge delivers for that change, in the shape of the aws.tag sample event.
+sed -e "s|arn:aws:eks:eu-west-1:111122223333:cluster/payments-prod|$cluster|" \
+    -e 's|"111122223333"|"123456789012"|' \
+    -e 's|"opal:eks:role:2"\]|"opal:eks:role:4"]|' \
+  tests/fixtures/events/tag-change-on-resource.json > "$LOCAL_DIR/tag-change.json"
+invoke_lambda tag-events "$LOCAL_DIR/tag-change.json"
+
+step "The catalog after the tag-change event"
+"$dev" show --endpoint "$MOTO_ENDPOINT" --table "$table"
 
 step "Demo finished; stopping cargo lambda watch and moto"

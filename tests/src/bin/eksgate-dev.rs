@@ -2,7 +2,7 @@
 //! estate, and prints the catalog as a table.
 //!
 //! Usage: `eksgate-dev <command> --endpoint http://127.0.0.1:<port> [--table <name>]`, with
-//! commands `create-table`, `seed`, `change` and `show`.
+//! commands `create-table`, `seed`, `change`, `show`, and `tag --cluster <ARN> --tag <k>=<v>`.
 
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ const US: &str = "us-east-1";
 /// The read-only role that the demo's member account offers the importer.
 const MEMBER_ROLE: &str = "arn:aws:iam::222233334444:role/eksgate-read";
 
-const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show> --endpoint http://127.0.0.1:<port> [--table <name>]";
+const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show|tag> --endpoint http://127.0.0.1:<port> [--table <name>] [--cluster <ARN> --tag <key>=<value>]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -48,6 +48,28 @@ async fn main() -> ExitCode {
         }
         "seed" => seed(&endpoint).await,
         "change" => change(&endpoint).await,
+        "tag" => {
+            let (Some(arn), Some(pair)) = (option("--cluster"), option("--tag")) else {
+                eprintln!("tag needs --cluster <ARN> and --tag <key>=<value>\n{USAGE}");
+                return ExitCode::from(2);
+            };
+            let Some((key, value)) = pair.split_once('=') else {
+                eprintln!("invalid --tag {pair:?}: use <key>=<value>");
+                return ExitCode::from(2);
+            };
+            let Some(region) = arn.split(':').nth(3) else {
+                eprintln!("invalid --cluster {arn:?}: use a cluster ARN");
+                return ExitCode::from(2);
+            };
+            tag_cluster(
+                &local_config(&endpoint, region),
+                region,
+                &arn,
+                &[(key, value)],
+            )
+            .await;
+            println!("tagged {arn} with {key}={value}");
+        }
         "show" => {
             let catalog = Catalog::new(
                 aws_sdk_dynamodb::Client::new(&local_config(&endpoint, EU)),
