@@ -11,4 +11,5 @@ demo:
 	scripts/demo.sh
 
 bench:
-	scripts/bench.sh
+	scripts/bench.sh import
+	scripts/bench.sh tag-events

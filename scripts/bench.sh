@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Runs the importer benchmark on a local moto server: `scripts/bench.sh [--clusters N]
-# [--regions R] [--concurrency C]` (defaults 1000, 4, 8). Results go to standard output as one
-# JSON line per run; docs/benchmarks.md records them.
+# Runs a benchmark on a local moto server, with the optimised bench-local build:
+#   scripts/bench.sh import [--clusters N] [--regions R] [--concurrency C]   (1000, 4, 8)
+#   scripts/bench.sh tag-events [--events N]                                 (200)
+# Results go to standard output as JSON lines; docs/benchmarks.md records them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/env.sh
 
+which=${1:-import}
+shift || true
+case "$which" in
+  import | tag-events) ;;
+  *) echo "unknown benchmark ${which@Q}: use import or tag-events" >&2; exit 2 ;;
+esac
+
 scripts/bootstrap.sh
-cargo build --quiet --profile bench-local -p eksgate-tests --bin bench-import
+cargo build --quiet --profile bench-local -p eksgate-tests --bin "bench-$which"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d)" >&2
-target/bench-local/bench-import "$@"
+"target/bench-local/bench-$which" "$@"

@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use eksgate_tests::aws::{OWN_ACCOUNT, local_config};
 use eksgate_tests::estate::{ClusterSpec, create_cluster, tag_cluster};
-use eksgate_tests::local_importer;
 use eksgate_tests::moto::Moto;
 use eksgate_tests::table::create_catalog_table;
+use eksgate_tests::{local_importer, peak_rss_mib, process_cpu_seconds};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -150,41 +150,4 @@ async fn measure<C: eksgate_estate::ScopeClients>(
             "peak_rss_mib": peak_rss_mib(),
         })
     );
-}
-
-/// Returns the user and system CPU time of this process so far, from /proc/self/stat.
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name; the kernel
-    // reports them in clock ticks of 1/100 s on Linux.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Returns the peak resident memory of this process so far (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| {
-            value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map(|kib| (kib / 1024.0 * 10.0).round() / 10.0)
-        .unwrap_or(0.0)
 }
