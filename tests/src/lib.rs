@@ -142,8 +142,8 @@ pub fn process_cpu_seconds() -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name; the kernel
-    // reports them in clock ticks of 1/100 s on Linux.
+    // utime and stime are fields 14 and 15 of the file, so 12 and 13 after the name. Linux
+    // reports them in clock ticks of 1/100 s.
     (ticks(11) + ticks(12)) / 100.0
 }
 

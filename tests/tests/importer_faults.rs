@@ -1,4 +1,4 @@
-//! Importer paths that moto cannot produce, with EKS answers from aws-smithy-mocks and the
+//! Importer paths that moto cannot produce, with EKS responses from aws-smithy-mocks and the
 //! catalog in moto: throttled listings and denied DescribeCluster calls.
 
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;

@@ -6,7 +6,7 @@ use eksgate_tags::Namespace;
 /// The importer's settings, read once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The DynamoDB table that holds the catalog.
+    /// The DynamoDB table that contains the catalog.
     pub table_name: String,
     /// The regions to scan in every account.
     pub regions: Vec<String>,

@@ -13,7 +13,7 @@ use futures::stream;
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
-/// What one import run did.
+/// The counts and failures of one import run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSummary {
     pub scopes: usize,

@@ -59,7 +59,7 @@ impl CatalogEntry {
     }
 }
 
-/// What the table holds for one cluster ARN.
+/// The stored state of one cluster ARN: a live entry or a removal marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
     clippy::large_enum_variant,

@@ -313,7 +313,7 @@ mod mocked_tests {
     const ROLE: &str = "arn:aws:iam::222233334444:role/eksgate-read";
 
     fn base_config() -> SdkConfig {
-        // The mocked STS client answers every call; EKS clients are built but never called.
+        // The mocked STS client returns every response. EKS clients are built but never called.
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))

@@ -73,7 +73,7 @@ fn is_transient_code(code: Option<&str>) -> bool {
     )
 }
 
-/// Why a whole (account, region) scope could not be read.
+/// A failure to read a whole (account, region) scope.
 #[derive(Debug, thiserror::Error)]
 pub enum ScopeError {
     #[error("assuming member-account role {role_arn} failed")]

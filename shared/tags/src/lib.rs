@@ -16,7 +16,7 @@ pub const DEFAULT_NAMESPACE: &str = "opal";
 const MAX_ROLE_NAME_LEN: usize = 64;
 /// The longest IAM path that IAM accepts, slashes included.
 const MAX_PATH_LEN: usize = 512;
-/// The longest namespace accepted: EKS tag keys are at most 128 characters, and the role prefix
+/// The maximum namespace length. EKS tag keys are at most 128 characters, and the role prefix
 /// adds `:eks:role:` plus a suffix.
 const MAX_NAMESPACE_LEN: usize = 64;
 
