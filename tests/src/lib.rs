@@ -2,6 +2,7 @@
 //! server on 127.0.0.1, SDK configuration that can only reach it, the catalog table created from
 //! `infra/template.yaml`, and helpers that build EKS estates in moto.
 
+pub mod api;
 pub mod aws;
 pub mod estate;
 pub mod moto;

@@ -15,19 +15,23 @@ pub const TABLE_RESOURCE: &str = "CatalogTable";
 
 /// Returns the `Properties` of the catalog table in `infra/template.yaml`.
 pub fn table_properties() -> Value {
-    let path = repo_root().join("infra/template.yaml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("reading {} failed: {error}", path.display()));
-    let template: Value = serde_yaml::from_str(&text)
-        .unwrap_or_else(|error| panic!("{} is not valid YAML: {error}", path.display()));
+    let template = template();
     let resource = &template["Resources"][TABLE_RESOURCE];
     assert_eq!(
         resource["Type"].as_str(),
         Some("AWS::DynamoDB::Table"),
-        "{} has no AWS::DynamoDB::Table named {TABLE_RESOURCE}",
-        path.display()
+        "infra/template.yaml has no AWS::DynamoDB::Table named {TABLE_RESOURCE}"
     );
     resource["Properties"].clone()
+}
+
+/// Reads infra/template.yaml. CloudFormation tags such as `!Ref` become tagged YAML values.
+pub fn template() -> Value {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {} failed: {error}", path.display()));
+    serde_yaml::from_str(&text)
+        .unwrap_or_else(|error| panic!("{} is not valid YAML: {error}", path.display()))
 }
 
 fn text(value: &Value, field: &str) -> String {

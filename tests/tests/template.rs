@@ -1,7 +1,7 @@
 //! The catalog table in infra/template.yaml matches the item layout that the code writes.
 
 use eksgate_catalog::layout;
-use eksgate_tests::table::table_properties;
+use eksgate_tests::table::{table_properties, template};
 
 fn key_names(schema: &serde_yaml::Value) -> Vec<(String, String)> {
     schema
@@ -108,4 +108,32 @@ fn ttl_and_protection_settings() {
         properties["DeletionProtectionEnabled"].as_bool(),
         Some(true)
     );
+}
+
+#[test]
+fn http_api_routes_match_the_issuer() {
+    let template = template();
+    let events = template["Resources"]["SessionIssuerFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .expect("SessionIssuerFunction has events");
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (name, event) in events {
+        assert_eq!(event["Type"].as_str(), Some("HttpApi"), "event {name:?}");
+        let properties = &event["Properties"];
+        assert!(
+            !properties["ApiId"].is_null(),
+            "event {name:?} names no ApiId"
+        );
+        routes.push((
+            properties["Method"].as_str().expect("Method").to_string(),
+            properties["Path"].as_str().expect("Path").to_string(),
+        ));
+    }
+    routes.sort();
+    let mut served: Vec<(String, String)> = eksgate_session_issuer::ROUTES
+        .iter()
+        .map(|(method, path, _)| (method.to_string(), path.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(routes, served);
 }

@@ -5,6 +5,7 @@
 //! observation can never replace a newer one, and a writer that raced another re-reads and
 //! plans again.
 
+pub mod access;
 pub mod layout;
 mod model;
 mod plan;

@@ -205,6 +205,19 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    pub(crate) fn attribute(&self, name: &str) -> Option<&AttributeValue> {
+        self.item.get(name)
+    }
+
+    pub(crate) fn malformed_attribute(&self, name: &str, problem: &str) -> Malformed {
+        self.malformed(format!("attribute {name} {problem}"))
+    }
+
+    /// Re-states a problem found inside the map attribute `name` as a problem of this item.
+    pub(crate) fn nested(&self, name: &str, inner: Malformed) -> Malformed {
+        self.malformed(format!("in {name}: {}", inner.reason))
+    }
+
     pub(crate) fn string(&self, name: &str) -> Result<String, Malformed> {
         match self.item.get(name) {
             Some(AttributeValue::S(value)) => Ok(value.clone()),

@@ -44,6 +44,9 @@ pub enum CatalogError {
         "gave up writing {arn} after {attempts} attempts because other writers kept changing it"
     )]
     Contended { arn: String, attempts: u32 },
+    /// A caller-supplied value, such as a page cursor, that the store cannot use.
+    #[error("{message}")]
+    InvalidInput { message: String },
 }
 
 impl CatalogError {
@@ -52,7 +55,7 @@ impl CatalogError {
         match self {
             CatalogError::Dynamo { transient, .. } => *transient,
             CatalogError::Contended { .. } => true,
-            CatalogError::Malformed { .. } => false,
+            CatalogError::Malformed { .. } | CatalogError::InvalidInput { .. } => false,
         }
     }
 }
@@ -321,14 +324,26 @@ impl Catalog {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let (message, transient) = describe_sdk_error(&error);
-        CatalogError::Dynamo {
-            operation,
-            table: self.table.clone(),
-            message,
-            transient,
-            source: Box::new(error),
-        }
+        dynamo_error(&self.table, operation, error)
+    }
+}
+
+/// Wraps a failed DynamoDB call on `table` as a [`CatalogError`].
+pub(crate) fn dynamo_error<E>(
+    table: &str,
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> CatalogError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let (message, transient) = describe_sdk_error(&error);
+    CatalogError::Dynamo {
+        operation,
+        table: table.to_string(),
+        message,
+        transient,
+        source: Box::new(error),
     }
 }
 

@@ -1,24 +1,31 @@
 //! Local tool for the demo: creates the catalog table in moto, builds and changes a demo EKS
-//! estate, and prints the catalog as a table.
+//! estate, prints the catalog as a table, and writes and reads session API events.
 //!
 //! Usage: `eksgate-dev <command> --endpoint http://127.0.0.1:<port> [--table <name>]`, with
 //! commands `create-table`, `seed`, `change`, `show`, and `tag --cluster <ARN> --tag <k>=<v>`.
+//! Two commands need no endpoint: `api-event --user <email> --groups <a,b> --method <M>
+//! --path <path> [--body <JSON>]` prints an HTTP API event with the claims an API Gateway JWT
+//! authorizer would pass, and `api-response [--field <a.b>]` reads a response event on stdin
+//! and prints its status and body with credentials masked, or one field of the body.
 
+use std::io::Read;
 use std::process::ExitCode;
 
 use eksgate_catalog::{Catalog, CatalogEntry};
+use eksgate_tests::api::{User, http_event, response_parts};
 use eksgate_tests::aws::{OWN_ACCOUNT, local_config, member_config};
 use eksgate_tests::estate::{
     ClusterSpec, create_cluster, delete_cluster, tag_cluster, untag_cluster,
 };
 use eksgate_tests::table::create_catalog_table;
+use serde_json::Value;
 
 const EU: &str = "eu-west-1";
 const US: &str = "us-east-1";
 /// The read-only role that the demo's member account offers the importer.
 const MEMBER_ROLE: &str = "arn:aws:iam::222233334444:role/eksgate-read";
 
-const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show|tag> --endpoint http://127.0.0.1:<port> [--table <name>] [--cluster <ARN> --tag <key>=<value>]";
+const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show|tag> --endpoint http://127.0.0.1:<port> [--table <name>] [--cluster <ARN> --tag <key>=<value>]\n       eksgate-dev api-event --user <email> --groups <a,b> --method <GET|POST> --path <path> [--body <JSON>]\n       eksgate-dev api-response [--field <name.name>] < response.json";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -32,6 +39,11 @@ async fn main() -> ExitCode {
             .find(|pair| pair[0] == name)
             .map(|pair| pair[1].clone())
     };
+    match command.as_str() {
+        "api-event" => return api_event(&option),
+        "api-response" => return api_response(option("--field").as_deref()),
+        _ => {}
+    }
     let Some(endpoint) = option("--endpoint").filter(|e| e.starts_with("http://127.0.0.1:")) else {
         eprintln!(
             "missing or non-local --endpoint: pass the moto server's http://127.0.0.1:<port> URL\n{USAGE}"
@@ -255,4 +267,96 @@ fn print_catalog<'a>(entries: impl Iterator<Item = &'a CatalogEntry>) {
         println!("{}", line.join("  ").trim_end());
     }
     println!("({} clusters in the catalog)", entries.len());
+}
+
+/// Prints an HTTP API event for the session issuer.
+fn api_event(option: &dyn Fn(&str) -> Option<String>) -> ExitCode {
+    let (Some(user), Some(method), Some(path)) =
+        (option("--user"), option("--method"), option("--path"))
+    else {
+        eprintln!("api-event needs --user, --method and --path\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let groups = option("--groups").unwrap_or_default();
+    let groups: Vec<&str> = groups.split(',').filter(|g| !g.is_empty()).collect();
+    let body = match option("--body").map(|text| serde_json::from_str::<Value>(&text)) {
+        None => None,
+        Some(Ok(body)) => Some(body),
+        Some(Err(error)) => {
+            eprintln!("invalid --body: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let claims = User::new(&user, &groups).claims();
+    println!(
+        "{}",
+        http_event(&method, &path, Some(claims), body.as_ref())
+    );
+    ExitCode::SUCCESS
+}
+
+/// Reads a response event on stdin; prints one body field, or the status and the body with
+/// every secret masked.
+fn api_response(field: Option<&str>) -> ExitCode {
+    let mut text = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut text) {
+        eprintln!("reading the response failed: {error}");
+        return ExitCode::FAILURE;
+    }
+    let Ok(response) = serde_json::from_str::<Value>(&text) else {
+        eprintln!("the response is not JSON: {text}");
+        return ExitCode::FAILURE;
+    };
+    let (status, mut body) = response_parts(&response);
+    if let Some(field) = field {
+        let value = field.split('.').fold(&body, |value, name| &value[name]);
+        return match value.as_str() {
+            Some(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("the response (status {status}) has no text field {field}: {body}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    mask_secrets(&mut body);
+    let kubeconfig = body.get_mut("kubeconfig").map(Value::take);
+    println!("HTTP {status}");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&body).unwrap_or_default()
+    );
+    if let Some(Value::String(kubeconfig)) = kubeconfig {
+        println!("kubeconfig:\n{kubeconfig}");
+    }
+    if status >= 400 {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Replaces the secret parts of a session with their first characters and a mask.
+fn mask_secrets(body: &mut Value) {
+    let mask = |value: &mut Value| {
+        if let Some(text) = value.as_str() {
+            let shown: String = text.chars().take(4).collect();
+            *value = Value::String(format!("{shown}... ({} characters, masked)", text.len()));
+        }
+    };
+    for field in ["secret_access_key", "session_token"] {
+        mask(&mut body["credentials"][field]);
+    }
+    mask(&mut body["token"]["token"]);
+    if let Some(Value::String(kubeconfig)) = body.get_mut("kubeconfig") {
+        let masked: Vec<String> = kubeconfig
+            .lines()
+            .map(|line| match line.split_once("token: ") {
+                Some((indent, _)) => format!("{indent}token: k8s-aws-v1.... (masked)"),
+                None => line.to_string(),
+            })
+            .collect();
+        *kubeconfig = masked.join("\n");
+    }
 }
