@@ -13,3 +13,4 @@ demo:
 bench:
 	scripts/bench.sh import
 	scripts/bench.sh tag-events
+	scripts/bench.sh session

@@ -2,6 +2,7 @@
 # Runs a benchmark on a local moto server, with the optimised bench-local build:
 #   scripts/bench.sh import [--clusters N] [--regions R] [--concurrency C]   (1000, 4, 8)
 #   scripts/bench.sh tag-events [--events N]                                 (200)
+#   scripts/bench.sh session [--rounds N] [--concurrency C] [--requests R]    (100, 16, 400)
 # Results go to standard output as JSON lines; docs/benchmarks.md records them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,8 +12,8 @@ source scripts/env.sh
 which=${1:-import}
 shift || true
 case "$which" in
-  import | tag-events) ;;
-  *) echo "unknown benchmark ${which@Q}: use import or tag-events" >&2; exit 2 ;;
+  import | tag-events | session) ;;
+  *) echo "unknown benchmark ${which@Q}: use import, tag-events or session" >&2; exit 2 ;;
 esac
 
 scripts/bootstrap.sh

@@ -42,7 +42,7 @@ EKSGATE_REGIONS=eu-west-1,us-east-1
 EKSGATE_MEMBER_ROLE_ARNS=arn:aws:iam::222233334444:role/eksgate-read
 EKSGATE_LOG_FORMAT=text
 EKSGATE_APPROVER_GROUPS=platform
-EKSGATE_AUTO_APPROVE=[{"name":"read-only","roles":["ClusterView"],"max_duration":"4h"}]
+EKSGATE_AUTO_APPROVE='[{"name":"read-only","roles":["ClusterView"],"max_duration":"4h"}]'
 EOF
 start_lambda_watch "$LOCAL_DIR/functions.env"
 
@@ -91,7 +91,7 @@ approver=alice@example.com
 
 step "Session API: $developer lists the clusters"
 api "$developer" eks-users GET /clusters
-"$dev" api-response < "$LOCAL_DIR/api-response.json" | head -40
+"$dev" api-response --summary < "$LOCAL_DIR/api-response.json"
 
 step "Session API: $developer requests ClusterAdmin on payments-prod for 2h"
 api "$developer" eks-users POST /requests \

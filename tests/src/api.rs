@@ -1,6 +1,8 @@
 //! Drives the session issuer with HTTP API events, as API Gateway would deliver them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use eksgate_session_issuer::{App, Config};
 use serde_json::{Value, json};
@@ -70,7 +72,7 @@ pub fn http_event(
                 "sourceIp": "203.0.113.10",
                 "userAgent": "eksgate-tests"
             },
-            "requestId": "test-request",
+            "requestId": request_id(),
             "routeKey": format!("{method} {path}"),
             "stage": "$default",
             "timeEpoch": 1764509400000i64
@@ -84,6 +86,16 @@ pub fn http_event(
         event["body"] = Value::String(body.to_string());
     }
     event
+}
+
+/// Returns a request ID that differs between calls, as API Gateway's do.
+fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    format!("req-{nanos:09}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Reads the status and the parsed JSON body of a response event.

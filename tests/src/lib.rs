@@ -165,3 +165,31 @@ pub fn peak_rss_mib() -> f64 {
         .map(|kib| (kib / 1024.0 * 10.0).round() / 10.0)
         .unwrap_or(0.0)
 }
+
+/// Returns the whole number after `name` in a benchmark's arguments, or `default`.
+///
+/// Panics with a message naming the option when the value is not a whole number.
+pub fn count_option(args: &[String], name: &str, default: usize) -> usize {
+    args.windows(2)
+        .find(|pair| pair[0] == name)
+        .map(|pair| {
+            pair[1]
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} takes a whole number, not {:?}", pair[1]))
+        })
+        .unwrap_or(default)
+}
+
+/// Returns the CPU time of the calling thread so far, in seconds, with nanosecond resolution,
+/// from /proc/thread-self/schedstat. On a current-thread runtime this is the time of all the
+/// async work the thread ran.
+pub fn thread_cpu_seconds() -> f64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .expect("/proc/thread-self/schedstat is readable on Linux");
+    let nanos: u64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|field| field.parse().ok())
+        .expect("schedstat starts with the nanoseconds on CPU");
+    nanos as f64 / 1e9
+}

@@ -74,6 +74,12 @@ impl Context {
         })
     }
 
+    /// Returns the earliest creation time (epoch ms) of a request whose grant can still be
+    /// active: it waited at most the pending period and lasts at most the longest grant.
+    pub fn oldest_possible_grant(&self, config: &Config) -> i64 {
+        self.now_ms - (config.pending_secs + config.max_grant_secs) * 1000
+    }
+
     /// Builds an audit record of an action by the caller.
     pub fn audit(&self, action: &str, outcome: &str) -> AuditRecord {
         AuditRecord {

@@ -247,7 +247,7 @@ impl App {
         let now = context.now_ms;
         let mut candidates: Vec<AccessRequest> = self
             .store
-            .user_grants(context.user())
+            .user_grants(context.user(), context.oldest_possible_grant(&self.config))
             .await
             .map_err(|e| store_failure(&e))?
             .into_iter()

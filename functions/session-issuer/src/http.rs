@@ -258,6 +258,9 @@ impl ApiResponse {
             "headers": headers,
             "body": self.body.to_string(),
             "isBase64Encoded": false,
+            // API Gateway treats a missing `cookies` as empty, but cargo-lambda 1.9's Function URL
+            // emulation rejects a response without it (HTTP 500), so it is always sent.
+            "cookies": [],
         })
     }
 }

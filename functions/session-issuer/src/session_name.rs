@@ -13,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-/// Longest role session name that STS accepts.
+/// Maximum length of a role session name that STS accepts.
 pub const MAX_LEN: usize = 64;
 const PREFIX_LEN: usize = 38;
 const HASH_HEX_LEN: usize = 24;

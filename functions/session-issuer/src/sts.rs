@@ -31,7 +31,7 @@ impl fmt::Debug for RoleCredentials {
     }
 }
 
-/// What to assume, as whom and for how long.
+/// A role to assume, the session name and the duration.
 #[derive(Debug, Clone)]
 pub struct AssumeRequest<'a> {
     pub mode: AssumeMode,
@@ -43,7 +43,7 @@ pub struct AssumeRequest<'a> {
     pub duration_secs: i64,
 }
 
-/// Why STS did not issue credentials.
+/// A failed STS call, with the reason STS gave.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("STS {operation} for {role_arn} failed: {code}: {message}")]
 pub struct AssumeError {

@@ -10,7 +10,7 @@ use crate::duration::{format_duration, parse_duration};
 use crate::http::{ApiError, ApiResponse};
 use crate::views::{ClusterView, RequestView, rfc3339};
 
-/// Longest reason text, in characters.
+/// Maximum length of a reason, in characters.
 const MAX_REASON_CHARS: usize = 1000;
 /// The decider recorded for requests that an auto-approval rule approved.
 pub const AUTO_APPROVER: &str = "auto-approval";
@@ -40,7 +40,7 @@ struct ReasonBody {
     reason: Option<String>,
 }
 
-/// Which change a decision or grant route makes.
+/// The change that a decision or grant route makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Approve,
@@ -542,7 +542,7 @@ impl App {
             "mine" => {
                 let grants = self
                     .store
-                    .user_grants(context.user())
+                    .user_grants(context.user(), context.oldest_possible_grant(&self.config))
                     .await
                     .map_err(|e| store_failure(&e))?;
                 (grants, None)

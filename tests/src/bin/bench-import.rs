@@ -30,16 +30,7 @@ const REGIONS: &[&str] = &[
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let option = |name: &str, default: usize| {
-        args.windows(2)
-            .find(|pair| pair[0] == name)
-            .map(|pair| {
-                pair[1]
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{name} takes a whole number, not {:?}", pair[1]))
-            })
-            .unwrap_or(default)
-    };
+    let option = |name: &str, default: usize| eksgate_tests::count_option(&args, name, default);
     let clusters = option("--clusters", 1000);
     let region_count = option("--regions", 4).clamp(1, REGIONS.len());
     let concurrency = option("--concurrency", 8);

@@ -19,15 +19,7 @@ const REGION: &str = "eu-west-1";
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let events: usize = args
-        .windows(2)
-        .find(|pair| pair[0] == "--events")
-        .map(|pair| {
-            pair[1]
-                .parse()
-                .unwrap_or_else(|_| panic!("--events takes a whole number, not {:?}", pair[1]))
-        })
-        .unwrap_or(200);
+    let events = eksgate_tests::count_option(&args, "--events", 200);
 
     let moto = Moto::start();
     let endpoint = moto.endpoint();

@@ -5,8 +5,9 @@
 //! commands `create-table`, `seed`, `change`, `show`, and `tag --cluster <ARN> --tag <k>=<v>`.
 //! Two commands need no endpoint: `api-event --user <email> --groups <a,b> --method <M>
 //! --path <path> [--body <JSON>]` prints an HTTP API event with the claims an API Gateway JWT
-//! authorizer would pass, and `api-response [--field <a.b>]` reads a response event on stdin
-//! and prints its status and body with credentials masked, or one field of the body.
+//! authorizer would pass, and `api-response [--field <a.b>] [--summary]` reads a response event
+//! on stdin and prints its status and body with credentials masked, one field of the body, or
+//! one line per cluster of a cluster list.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ const US: &str = "us-east-1";
 /// The read-only role that the demo's member account offers the importer.
 const MEMBER_ROLE: &str = "arn:aws:iam::222233334444:role/eksgate-read";
 
-const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show|tag> --endpoint http://127.0.0.1:<port> [--table <name>] [--cluster <ARN> --tag <key>=<value>]\n       eksgate-dev api-event --user <email> --groups <a,b> --method <GET|POST> --path <path> [--body <JSON>]\n       eksgate-dev api-response [--field <name.name>] < response.json";
+const USAGE: &str = "usage: eksgate-dev <create-table|seed|change|show|tag> --endpoint http://127.0.0.1:<port> [--table <name>] [--cluster <ARN> --tag <key>=<value>]\n       eksgate-dev api-event --user <email> --groups <a,b> --method <GET|POST> --path <path> [--body <JSON>]\n       eksgate-dev api-response [--field <name.name>] [--summary] < response.json";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -41,7 +42,10 @@ async fn main() -> ExitCode {
     };
     match command.as_str() {
         "api-event" => return api_event(&option),
-        "api-response" => return api_response(option("--field").as_deref()),
+        "api-response" => {
+            let summary = args.iter().any(|arg| arg == "--summary");
+            return api_response(option("--field").as_deref(), summary);
+        }
         _ => {}
     }
     let Some(endpoint) = option("--endpoint").filter(|e| e.starts_with("http://127.0.0.1:")) else {
@@ -295,9 +299,9 @@ fn api_event(option: &dyn Fn(&str) -> Option<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads a response event on stdin; prints one body field, or the status and the body with
-/// every secret masked.
-fn api_response(field: Option<&str>) -> ExitCode {
+/// Reads a response event on stdin; prints one body field, a one-line-per-cluster summary of
+/// a cluster list, or the status and the body with every secret masked.
+fn api_response(field: Option<&str>, summary: bool) -> ExitCode {
     let mut text = String::new();
     if let Err(error) = std::io::stdin().read_to_string(&mut text) {
         eprintln!("reading the response failed: {error}");
@@ -321,8 +325,28 @@ fn api_response(field: Option<&str>) -> ExitCode {
             }
         };
     }
+    if summary && let Some(clusters) = body["clusters"].as_array() {
+        println!("HTTP {status}: {} clusters", clusters.len());
+        for cluster in clusters {
+            let roles: Vec<&str> = cluster["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|role| role["name"].as_str())
+                .collect();
+            println!(
+                "  {:<70} {:<8} roles: {}",
+                cluster["arn"].as_str().unwrap_or("?"),
+                cluster["status"].as_str().unwrap_or("?"),
+                roles.join(", ")
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
     mask_secrets(&mut body);
-    let kubeconfig = body.get_mut("kubeconfig").map(Value::take);
+    let kubeconfig = body
+        .as_object_mut()
+        .and_then(|map| map.remove("kubeconfig"));
     println!("HTTP {status}");
     println!(
         "{}",
@@ -339,16 +363,18 @@ fn api_response(field: Option<&str>) -> ExitCode {
 
 /// Replaces the secret parts of a session with their first characters and a mask.
 fn mask_secrets(body: &mut Value) {
-    let mask = |value: &mut Value| {
-        if let Some(text) = value.as_str() {
+    let mask = |value: Option<&mut Value>| {
+        if let Some(value) = value
+            && let Some(text) = value.as_str()
+        {
             let shown: String = text.chars().take(4).collect();
             *value = Value::String(format!("{shown}... ({} characters, masked)", text.len()));
         }
     };
     for field in ["secret_access_key", "session_token"] {
-        mask(&mut body["credentials"][field]);
+        mask(body.pointer_mut(&format!("/credentials/{field}")));
     }
-    mask(&mut body["token"]["token"]);
+    mask(body.pointer_mut("/token/token"));
     if let Some(Value::String(kubeconfig)) = body.get_mut("kubeconfig") {
         let masked: Vec<String> = kubeconfig
             .lines()

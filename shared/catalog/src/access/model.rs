@@ -107,7 +107,7 @@ pub struct AccessRequest {
     pub starts_at: Option<i64>,
     /// Grant end, epoch milliseconds.
     pub ends_at: Option<i64>,
-    /// Who ended or revoked the grant, when and why.
+    /// The user who ended or revoked the grant, with the time and reason.
     pub closed: Option<Decision>,
 }
 

@@ -18,7 +18,7 @@ use crate::store::{CatalogError, dynamo_error};
 /// The largest page a list query returns.
 pub const MAX_PAGE_SIZE: i32 = 200;
 
-/// Which page of a list to read: at most `limit` items, after the position `cursor` names.
+/// A page of a list: at most `limit` items, after the position that `cursor` encodes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
     pub limit: Option<i32>,
@@ -137,12 +137,24 @@ impl AccessStore {
             .await
     }
 
-    /// Reads every approved request of a user (the grants, whether active, elapsed or not),
-    /// newest first. The index is eventually consistent: confirm a grant with [`Self::request`]
-    /// before relying on it.
-    pub async fn user_grants(&self, user: &str) -> Result<Vec<AccessRequest>, CatalogError> {
+    /// Reads the approved requests of a user that were created at or after `since_ms` (the
+    /// grants, whether active, elapsed or not), newest first. The index is eventually
+    /// consistent: confirm a grant with [`Self::request`] before relying on it.
+    pub async fn user_grants(
+        &self,
+        user: &str,
+        since_ms: i64,
+    ) -> Result<Vec<AccessRequest>, CatalogError> {
         let query = self
-            .user_query(user, "REQUEST#")
+            .partition_query(GSI1, GSI1_PK, &layout::user_partition(user))
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .expression_attribute_names("#sk", GSI1_SK)
+            .expression_attribute_values(
+                ":from",
+                AttributeValue::S(layout::user_request_sk(since_ms.max(0), "")),
+            )
+            // `~` sorts after every digit, so this bound covers every later request.
+            .expression_attribute_values(":to", AttributeValue::S("REQUEST#~".into()))
             .filter_expression("#status = :approved")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(
