@@ -1,5 +1,5 @@
 # eksgate developer commands. Each target installs what it needs into .venv first.
-.PHONY: setup test demo bench lint-template
+.PHONY: setup test demo bench build
 
 setup:
 	scripts/bootstrap.sh
@@ -14,3 +14,8 @@ bench:
 	scripts/bench.sh import
 	scripts/bench.sh tag-events
 	scripts/bench.sh session
+	scripts/bench-cli.sh
+
+# sam build for x86_64 (offline), then the glibc check of every bootstrap.
+build:
+	scripts/sam-build.sh

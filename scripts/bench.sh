@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark on a local moto server, with the optimised bench-local build:
-#   scripts/bench.sh import [--clusters N] [--regions R] [--concurrency C]   (1000, 4, 8)
+#   scripts/bench.sh import [--clusters N] [--regions R] [--accounts A] [--concurrency C] [--sweep C1,C2]
+#                                                                            (1000, 4, 1, 8, none)
 #   scripts/bench.sh tag-events [--events N]                                 (200)
 #   scripts/bench.sh session [--rounds N] [--concurrency C] [--requests R]    (100, 16, 400)
 # Results go to standard output as JSON lines; docs/benchmarks.md records them.

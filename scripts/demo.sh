@@ -117,4 +117,8 @@ step "Session API: $approver reads today's audit trail"
 api "$approver" platform GET /audit
 "$dev" api-response < "$LOCAL_DIR/api-response.json"
 
+# The developer CLI: a second developer requests, an approver approves, and `eksgate connect`
+# writes a kubeconfig context through which kubectl reaches a local stand-in EKS API server.
+source scripts/demo-cli.sh
+
 step "Demo finished; stopping cargo lambda watch and moto"

@@ -137,3 +137,149 @@ fn http_api_routes_match_the_issuer() {
     served.sort();
     assert_eq!(routes, served);
 }
+
+/// Actions that support no resource-level permissions, so `Resource: "*"` is the only way to
+/// grant them (IAM service authorization reference for EKS and STS).
+const UNSCOPABLE_ACTIONS: [&str; 2] = ["eks:ListClusters", "sts:GetCallerIdentity"];
+
+/// Returns every policy statement of a function, looking through `!If` branches.
+fn statements(function: &serde_yaml::Value) -> Vec<serde_yaml::Value> {
+    let mut found = Vec::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .expect("every function has a Policies list")
+    {
+        assert!(
+            policy.is_mapping(),
+            "a function uses a managed or SAM policy template ({policy:?}); write its statements out"
+        );
+        for statement in policy["Statement"].as_sequence().expect("Statement list") {
+            collect_statements(statement, &mut found);
+        }
+    }
+    found
+}
+
+fn collect_statements(node: &serde_yaml::Value, found: &mut Vec<serde_yaml::Value>) {
+    if let serde_yaml::Value::Tagged(tagged) = node {
+        // `!If [condition, statement, AWS::NoValue]`: check both branches.
+        for branch in tagged.value.as_sequence().into_iter().flatten().skip(1) {
+            collect_statements(branch, found);
+        }
+    } else if node.is_mapping() {
+        found.push(node.clone());
+    }
+}
+
+fn as_list(value: &serde_yaml::Value) -> Vec<String> {
+    match value {
+        serde_yaml::Value::String(text) => vec![text.clone()],
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{item:?}"))
+            })
+            .collect(),
+        other => vec![format!("{other:?}")],
+    }
+}
+
+fn functions(template: &serde_yaml::Value) -> Vec<(String, serde_yaml::Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, resource)| {
+            (
+                name.as_str().unwrap_or_default().to_string(),
+                resource.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn policies_name_no_wildcard_actions() {
+    let template = template();
+    let functions = functions(&template);
+    assert_eq!(
+        functions.len(),
+        3,
+        "importer, tag-change handler and session issuer"
+    );
+    for (name, function) in functions {
+        for statement in statements(&function) {
+            assert_eq!(
+                statement["Effect"].as_str(),
+                Some("Allow"),
+                "{name}: {statement:?}"
+            );
+            assert!(
+                statement.get("NotAction").is_none(),
+                "{name} uses NotAction"
+            );
+            assert!(
+                statement.get("NotResource").is_none(),
+                "{name} uses NotResource"
+            );
+            for action in as_list(&statement["Action"]) {
+                assert!(
+                    !action.contains('*'),
+                    "{name} grants the wildcard action {action}"
+                );
+                assert!(
+                    action
+                        .split_once(':')
+                        .is_some_and(|(service, verb)| !service.is_empty() && !verb.is_empty()),
+                    "{name} grants the malformed action {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn policies_scope_resources() {
+    let template = template();
+    for (name, function) in functions(&template) {
+        for statement in statements(&function) {
+            let actions = as_list(&statement["Action"]);
+            let resources = as_list(&statement["Resource"]);
+            if resources.iter().any(|resource| resource == "*") {
+                for action in &actions {
+                    assert!(
+                        UNSCOPABLE_ACTIONS.contains(&action.as_str()),
+                        "{name} grants {action} on every resource; scope it to what the function touches"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_log_json_and_keep_logs() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (name, function) in functions(&template) {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name} builds with cargo-lambda"
+        );
+        let log_group = format!("{}LogGroup", name.trim_end_matches("Function"));
+        let group = resources
+            .get(log_group.as_str())
+            .unwrap_or_else(|| panic!("{name} has no log group {log_group} with a retention"));
+        assert!(
+            !group["Properties"]["RetentionInDays"].is_null(),
+            "{log_group} keeps logs forever"
+        );
+    }
+}

@@ -178,6 +178,15 @@ impl Catalog {
                         backoff(attempt).await;
                     }
                     stored = self.get(arn).await?;
+                    // When DynamoDB applied the write but its response was lost (a 5xx or a
+                    // dropped connection), the SDK's retry fails its condition against this very
+                    // write. Report the plan as carried out instead of planning it again.
+                    if plan_stored(&plan, stored.as_ref()) {
+                        return Ok(ApplyOutcome {
+                            plan,
+                            attempts: attempt,
+                        });
+                    }
                 }
             }
         }
@@ -420,6 +429,25 @@ fn head_condition(
                 .into(),
             ),
         ),
+    }
+}
+
+/// Tells whether `stored` is exactly the state that `plan` writes, observation time included.
+fn plan_stored(plan: &Plan, stored: Option<&Stored>) -> bool {
+    match (plan, stored) {
+        (Plan::Import { entry } | Plan::Update { entry }, Some(Stored::Live(current))) => {
+            current.same_content(entry) && current.observed_at == entry.observed_at
+        }
+        (Plan::Touch { observed_at, .. }, Some(Stored::Live(current))) => {
+            current.observed_at == *observed_at
+        }
+        (
+            Plan::Remove { observed_at, .. } | Plan::MarkAbsent { observed_at, .. },
+            Some(Stored::Removed {
+                observed_at: stored_at,
+            }),
+        ) => stored_at == observed_at,
+        _ => false,
     }
 }
 
