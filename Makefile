@@ -14,6 +14,7 @@ bench:
 	scripts/bench.sh import
 	scripts/bench.sh tag-events
 	scripts/bench.sh session
+	scripts/bench.sh faults --clusters 200 --regions 2 --runs 3 --fault-percents 0,5,20
 	scripts/bench-cli.sh
 
 # sam build for x86_64 (offline), then the glibc check of every bootstrap.

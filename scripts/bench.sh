@@ -4,6 +4,7 @@
 #                                                                            (1000, 4, 1, 8, none)
 #   scripts/bench.sh tag-events [--events N]                                 (200)
 #   scripts/bench.sh session [--rounds N] [--concurrency C] [--requests R]    (100, 16, 400)
+#   scripts/bench.sh faults [--clusters N] [--regions R] [--runs K] [--fault-percents P1,P2]
 # Results go to standard output as JSON lines; docs/benchmarks.md records them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,8 +14,8 @@ source scripts/env.sh
 which=${1:-import}
 shift || true
 case "$which" in
-  import | tag-events | session) ;;
-  *) echo "unknown benchmark ${which@Q}: use import, tag-events or session" >&2; exit 2 ;;
+  import | tag-events | session | faults) ;;
+  *) echo "unknown benchmark ${which@Q}: use import, tag-events, session or faults" >&2; exit 2 ;;
 esac
 
 scripts/bootstrap.sh

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod aws;
 pub mod estate;
+pub mod faults;
 pub mod idp;
 pub mod moto;
 pub mod table;
