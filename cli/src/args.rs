@@ -7,6 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use eksgate_setup::{
+    AccessLevel, AssumeMode, ClusterArn, Issuer, MAX_SESSION_DURATION_SECS,
+    MIN_SESSION_DURATION_SECS, SessionNameTemplate,
+};
+
 use crate::error::CliError;
 
 /// The format of printed results.
@@ -48,6 +53,58 @@ pub struct ConfigureOptions {
     pub token_command: Option<String>,
     pub token_command_timeout: Option<u64>,
     pub timeout: Option<u64>,
+}
+
+/// The output format of `eksgate setup role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleFormat {
+    /// The policies and the `aws iam` commands that create the role.
+    Commands,
+    /// The `aws cloudformation deploy` command of the access-role template.
+    CloudFormation,
+    /// A Terraform `module` block.
+    Terraform,
+    /// One JSON document with the role ARNs, both policies and the commands.
+    Json,
+}
+
+/// The output format of `eksgate setup access-entry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryFormat {
+    /// The `aws eks create-access-entry` and `associate-access-policy` commands.
+    Commands,
+    /// A CloudFormation `Resources` fragment.
+    CloudFormation,
+}
+
+/// Options of `eksgate setup role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupRoleOptions {
+    pub cluster: ClusterArn,
+    pub level: AccessLevel,
+    pub issuer: Issuer,
+    /// The role name, or the library's suggested name when omitted.
+    pub role_name: Option<String>,
+    /// The IAM path, or `/eksgate/` when omitted.
+    pub path: Option<String>,
+    pub max_session_duration_secs: u32,
+    /// Whether the CloudFormation stack or Terraform module also creates the access entry.
+    pub create_access_entry: bool,
+    pub terraform_source: String,
+    pub format: RoleFormat,
+}
+
+/// Options of `eksgate setup aws-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupAwsAuthOptions {
+    pub role_arn: String,
+    pub username_prefix: String,
+    pub template: SessionNameTemplate,
+    /// Kubernetes groups. The default groups of `level` apply when this is empty.
+    pub groups: Vec<String>,
+    pub level: AccessLevel,
+    /// The current ConfigMap to merge into: a file path, or `-` for standard input.
+    pub configmap: Option<String>,
 }
 
 /// A parsed command.
@@ -106,6 +163,23 @@ pub enum Command {
         limit: usize,
     },
     Configure(ConfigureOptions),
+    SetupRole(Box<SetupRoleOptions>),
+    SetupAwsAuth(SetupAwsAuthOptions),
+    SetupAccessEntry {
+        cluster: ClusterArn,
+        role_arn: String,
+        level: AccessLevel,
+        format: EntryFormat,
+    },
+    SetupTags {
+        cluster: ClusterArn,
+        admin_roles: Vec<String>,
+        read_only_roles: Vec<String>,
+    },
+    Doctor {
+        cluster: String,
+        issuer: Issuer,
+    },
 }
 
 /// The action that the command line requests.
@@ -170,6 +244,33 @@ const REQUIRED_REASON: OptionSpec = opt(
     "reason",
     "TEXT",
     "the reason, required; it goes to the audit trail",
+);
+
+const SETUP_CLUSTER_OPTION: OptionSpec = opt(
+    "cluster",
+    "ARN",
+    "the cluster ARN, such as arn:aws:eks:eu-west-1:111122223333:cluster/prod",
+);
+const LEVEL_OPTION: OptionSpec = opt("level", "admin|read-only", "the access level of the role");
+const MODE_OPTION: OptionSpec = opt(
+    "mode",
+    "broker|web-identity",
+    "how the session issuer assumes the role",
+);
+const ISSUER_ROLE_OPTION: OptionSpec = opt(
+    "issuer-role-arn",
+    "ARN",
+    "broker mode: the session issuer's role (stack output SessionIssuerRoleArn)",
+);
+const OIDC_PROVIDER_OPTION: OptionSpec = opt(
+    "oidc-provider-arn",
+    "ARN",
+    "web-identity mode: the IAM OIDC provider of the identity provider",
+);
+const AUDIENCE_OPTION: OptionSpec = opt(
+    "audience",
+    "CLIENT-ID",
+    "web-identity mode: the client ID that the identity tokens carry in aud",
 );
 
 const GLOBAL_OPTIONS: &[OptionSpec] = &[
@@ -379,6 +480,137 @@ const COMMANDS: &[CommandSpec] = &[
             ),
         ],
     },
+    CommandSpec {
+        name: "setup role",
+        positionals: &[],
+        summary: "Print the IAM access role of one level: its trust policy, its \
+                  eks:DescribeCluster policy and the commands, CloudFormation deploy command or \
+                  Terraform block that create it. Nothing is created.",
+        options: &[
+            SETUP_CLUSTER_OPTION,
+            LEVEL_OPTION,
+            MODE_OPTION,
+            ISSUER_ROLE_OPTION,
+            OIDC_PROVIDER_OPTION,
+            AUDIENCE_OPTION,
+            opt(
+                "role-name",
+                "NAME",
+                "the role name; default <cluster>-eksgate-admin or <cluster>-eksgate-view",
+            ),
+            opt(
+                "path",
+                "PATH",
+                "the IAM path of the role (default /eksgate/)",
+            ),
+            opt(
+                "max-session-duration",
+                "SECONDS",
+                "the role's maximum session duration, 3600 to 43200 (default 3600)",
+            ),
+            switch(
+                "create-access-entry",
+                "cloudformation and terraform: also create the EKS access entry",
+            ),
+            opt(
+                "terraform-source",
+                "PATH",
+                "terraform: the module source (default ./infra/terraform/eksgate-access-role)",
+            ),
+            opt(
+                "format",
+                "commands|cloudformation|terraform|json",
+                "what to print (default commands)",
+            ),
+        ],
+    },
+    CommandSpec {
+        name: "setup aws-auth",
+        positionals: &[],
+        summary: "Print the aws-auth mapRoles entry of a role, or with --configmap the whole \
+                  ConfigMap with the entry merged in, for 'kubectl apply -f -'.",
+        options: &[
+            opt(
+                "role-arn",
+                "ARN",
+                "the role ARN without its IAM path, as aws-iam-authenticator compares it",
+            ),
+            opt(
+                "level",
+                "admin|read-only",
+                "selects the default groups (default read-only)",
+            ),
+            opt(
+                "username-prefix",
+                "PREFIX",
+                "the Kubernetes username prefix (default eksgate)",
+            ),
+            opt(
+                "session-name-template",
+                "session-name|session-name-raw",
+                "{{SessionName}} (default, '@' becomes '-') or {{SessionNameRaw}}",
+            ),
+            opt(
+                "group",
+                "GROUP",
+                "a Kubernetes group; repeat for more; replaces the level's default groups",
+            ),
+            opt(
+                "configmap",
+                "FILE|-",
+                "the current ConfigMap (kubectl get configmap aws-auth -n kube-system -o yaml); \
+                 - reads standard input",
+            ),
+        ],
+    },
+    CommandSpec {
+        name: "setup access-entry",
+        positionals: &[],
+        summary: "Print the EKS access entry and access policy association of a role.",
+        options: &[
+            SETUP_CLUSTER_OPTION,
+            opt("role-arn", "ARN", "the role ARN with its IAM path"),
+            LEVEL_OPTION,
+            opt(
+                "format",
+                "commands|cloudformation",
+                "AWS CLI commands (default) or a CloudFormation Resources fragment",
+            ),
+        ],
+    },
+    CommandSpec {
+        name: "setup tags",
+        positionals: &[],
+        summary: "Print the 'aws eks tag-resource' command that marks the cluster for import \
+                  and declares its roles.",
+        options: &[
+            SETUP_CLUSTER_OPTION,
+            opt(
+                "admin-role",
+                "NAME|PATH/NAME",
+                "an admin role in the cluster's account; repeat for more",
+            ),
+            opt(
+                "read-only-role",
+                "NAME|PATH/NAME",
+                "a read-only role in the cluster's account; repeat for more",
+            ),
+        ],
+    },
+    CommandSpec {
+        name: "doctor",
+        positionals: &[],
+        summary: "Check the setup of a cluster's roles in IAM and EKS with your own AWS \
+                  credentials, and print each problem with its fix. Exits with status 1 when \
+                  it finds a problem.",
+        options: &[
+            CLUSTER_OPTION,
+            MODE_OPTION,
+            ISSUER_ROLE_OPTION,
+            OIDC_PROVIDER_OPTION,
+            AUDIENCE_OPTION,
+        ],
+    },
 ];
 
 /// Options with a one-letter alias.
@@ -388,6 +620,8 @@ const SHORT_OPTIONS: [(&str, &str); 2] = [("-o", "output"), ("-h", "help")];
 #[derive(Debug, Default)]
 struct Matches {
     values: BTreeMap<&'static str, String>,
+    /// Every value of each option in order, for options that may repeat.
+    lists: BTreeMap<&'static str, Vec<String>>,
     switches: BTreeSet<&'static str>,
     positionals: Vec<String>,
 }
@@ -405,6 +639,11 @@ impl Matches {
         })
     }
 
+    fn all_values(&mut self, name: &str) -> Vec<String> {
+        self.values.remove(name);
+        self.lists.remove(name).unwrap_or_default()
+    }
+
     fn switch(&mut self, name: &str) -> bool {
         self.switches.remove(name)
     }
@@ -418,10 +657,21 @@ pub fn parse(args: Vec<String>) -> Result<Invocation, CliError> {
     let mut help = false;
     let mut iter = args.into_iter();
     let mut options_ended = false;
+    // Set after `setup`, whose next word names the step, such as `role`.
+    let mut setup_step_pending = false;
 
     while let Some(arg) = iter.next() {
         if options_ended || arg == "-" || !arg.starts_with('-') {
             match command {
+                None if setup_step_pending => {
+                    setup_step_pending = false;
+                    let spec = find_command(&format!("setup {arg}"))?;
+                    if help {
+                        return Ok(Invocation::Help(Some(spec.name)));
+                    }
+                    command = Some(spec);
+                }
+                None if arg == "setup" => setup_step_pending = true,
                 None if arg == "help" => help = true,
                 None if arg == "version" => return Ok(Invocation::Version),
                 None if help => return Ok(Invocation::Help(Some(find_command(&arg)?.name))),
@@ -488,6 +738,11 @@ pub fn parse(args: Vec<String>) -> Result<Invocation, CliError> {
                         CliError::Usage(format!("--{name} needs a value: --{name} <{value_name}>"))
                     })?,
                 };
+                target
+                    .lists
+                    .entry(spec.name)
+                    .or_default()
+                    .push(value.clone());
                 target.values.insert(spec.name, value);
             }
         }
@@ -496,12 +751,95 @@ pub fn parse(args: Vec<String>) -> Result<Invocation, CliError> {
     if help {
         return Ok(Invocation::Help(command.map(|spec| spec.name)));
     }
+    if setup_step_pending {
+        return Err(CliError::Usage(
+            "'eksgate setup' needs a step: role, aws-auth, access-entry or tags".into(),
+        ));
+    }
     let Some(spec) = command else {
         return Ok(Invocation::Help(None));
     };
     let global = global_options(global)?;
     let command = build_command(spec, matches)?;
     Ok(Invocation::Run(global, command))
+}
+
+/// The Terraform module source that `setup role --format terraform` prints by default, relative
+/// to a configuration at the repository root.
+const DEFAULT_TERRAFORM_SOURCE: &str = "./infra/terraform/eksgate-access-role";
+
+/// Turns an invalid value that the setup kit rejected into a usage error.
+fn setup_usage(error: eksgate_setup::SetupError) -> CliError {
+    CliError::Usage(error.to_string())
+}
+
+fn setup_cluster(matches: &mut Matches, command: &str) -> Result<ClusterArn, CliError> {
+    let text = matches.required(
+        command,
+        "cluster",
+        "arn:aws:eks:eu-west-1:111122223333:cluster/prod",
+    )?;
+    ClusterArn::parse(text.trim()).map_err(setup_usage)
+}
+
+fn access_level(text: String) -> Result<AccessLevel, CliError> {
+    AccessLevel::parse(text.trim()).map_err(setup_usage)
+}
+
+fn max_session_duration(matches: &mut Matches) -> Result<u32, CliError> {
+    let Some(text) = matches.value("max-session-duration") else {
+        return Ok(MIN_SESSION_DURATION_SECS);
+    };
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|secs| (MIN_SESSION_DURATION_SECS..=MAX_SESSION_DURATION_SECS).contains(secs))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "invalid --max-session-duration {text:?}: use a whole number of seconds from \
+                 {MIN_SESSION_DURATION_SECS} to {MAX_SESSION_DURATION_SECS}"
+            ))
+        })
+}
+
+/// Builds the issuer from --mode and the options of that mode, and rejects options of the
+/// other mode.
+fn issuer(matches: &mut Matches, command: &str) -> Result<Issuer, CliError> {
+    let mode = AssumeMode::parse(matches.required(command, "mode", "broker")?.trim())
+        .map_err(setup_usage)?;
+    let reject = |option: &str| {
+        CliError::Usage(format!(
+            "--{option} does not apply to --mode {mode}; remove it"
+        ))
+    };
+    match mode {
+        AssumeMode::Broker => {
+            if matches.values.contains_key("oidc-provider-arn") {
+                return Err(reject("oidc-provider-arn"));
+            }
+            if matches.values.contains_key("audience") {
+                return Err(reject("audience"));
+            }
+            let role_arn = matches.required(
+                command,
+                "issuer-role-arn",
+                "arn:aws:iam::111122223333:role/eksgate-session-issuer",
+            )?;
+            Issuer::broker(role_arn.trim()).map_err(setup_usage)
+        }
+        AssumeMode::WebIdentity => {
+            if matches.values.contains_key("issuer-role-arn") {
+                return Err(reject("issuer-role-arn"));
+            }
+            let provider = matches.required(
+                command,
+                "oidc-provider-arn",
+                "arn:aws:iam::111122223333:oidc-provider/login.example.com",
+            )?;
+            let audience = matches.required(command, "audience", "eksgate-cli")?;
+            Issuer::web_identity(provider.trim(), audience.trim()).map_err(setup_usage)
+        }
+    }
 }
 
 fn find_command(name: &str) -> Result<&'static CommandSpec, CliError> {
@@ -665,6 +1003,93 @@ fn build_command(spec: &CommandSpec, mut matches: Matches) -> Result<Command, Cl
                 .map(|text| parse_seconds("--timeout", &text))
                 .transpose()?,
         }),
+        "setup role" => Command::SetupRole(Box::new(SetupRoleOptions {
+            cluster: setup_cluster(&mut matches, name)?,
+            level: access_level(matches.required(name, "level", "admin")?)?,
+            issuer: issuer(&mut matches, name)?,
+            role_name: matches.value("role-name"),
+            path: matches.value("path"),
+            max_session_duration_secs: max_session_duration(&mut matches)?,
+            create_access_entry: matches.switch("create-access-entry"),
+            terraform_source: matches
+                .value("terraform-source")
+                .unwrap_or_else(|| DEFAULT_TERRAFORM_SOURCE.to_string()),
+            format: match matches.value("format").as_deref() {
+                None | Some("commands") => RoleFormat::Commands,
+                Some("cloudformation") => RoleFormat::CloudFormation,
+                Some("terraform") => RoleFormat::Terraform,
+                Some("json") => RoleFormat::Json,
+                Some(other) => {
+                    return Err(CliError::Usage(format!(
+                        "invalid --format {other:?}: use commands, cloudformation, terraform or json"
+                    )));
+                }
+            },
+        })),
+        "setup aws-auth" => Command::SetupAwsAuth(SetupAwsAuthOptions {
+            role_arn: matches.required(
+                name,
+                "role-arn",
+                "arn:aws:iam::111122223333:role/prod-eksgate-admin",
+            )?,
+            username_prefix: matches
+                .value("username-prefix")
+                .unwrap_or_else(|| "eksgate".to_string()),
+            template: match matches.value("session-name-template").as_deref() {
+                None | Some("session-name") => SessionNameTemplate::SessionName,
+                Some("session-name-raw") => SessionNameTemplate::SessionNameRaw,
+                Some(other) => {
+                    return Err(CliError::Usage(format!(
+                        "invalid --session-name-template {other:?}: use session-name or \
+                         session-name-raw"
+                    )));
+                }
+            },
+            groups: matches.all_values("group"),
+            level: match matches.value("level") {
+                Some(text) => access_level(text)?,
+                None => AccessLevel::ReadOnly,
+            },
+            configmap: matches.value("configmap"),
+        }),
+        "setup access-entry" => Command::SetupAccessEntry {
+            cluster: setup_cluster(&mut matches, name)?,
+            role_arn: matches.required(
+                name,
+                "role-arn",
+                "arn:aws:iam::111122223333:role/eksgate/prod-eksgate-admin",
+            )?,
+            level: access_level(matches.required(name, "level", "admin")?)?,
+            format: match matches.value("format").as_deref() {
+                None | Some("commands") => EntryFormat::Commands,
+                Some("cloudformation") => EntryFormat::CloudFormation,
+                Some(other) => {
+                    return Err(CliError::Usage(format!(
+                        "invalid --format {other:?}: use commands or cloudformation"
+                    )));
+                }
+            },
+        },
+        "setup tags" => {
+            let cluster = setup_cluster(&mut matches, name)?;
+            let admin_roles = matches.all_values("admin-role");
+            let read_only_roles = matches.all_values("read-only-role");
+            if admin_roles.is_empty() && read_only_roles.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "'eksgate {name}' needs at least one --admin-role or --read-only-role, for \
+                     example --admin-role eksgate/prod-eksgate-admin"
+                )));
+            }
+            Command::SetupTags {
+                cluster,
+                admin_roles,
+                read_only_roles,
+            }
+        }
+        "doctor" => Command::Doctor {
+            cluster: matches.required(name, "cluster", "payments-prod")?,
+            issuer: issuer(&mut matches, name)?,
+        },
         other => unreachable!("command {other} is in COMMANDS but has no parser"),
     };
     match reject_empty(&command) {
@@ -690,6 +1115,9 @@ fn reject_empty(command: &Command) -> Option<CliError> {
             vec![("--cluster", &options.cluster), ("--role", &options.role)]
         }
         Command::Credential { cluster, role } => vec![("--cluster", cluster), ("--role", role)],
+        Command::Doctor { cluster, .. } => vec![("--cluster", cluster)],
+        Command::SetupAwsAuth(options) => vec![("--role-arn", &options.role_arn)],
+        Command::SetupAccessEntry { role_arn, .. } => vec![("--role-arn", role_arn)],
         Command::Deny { id, reason } | Command::Revoke { id, reason } => {
             vec![("the ID", id), ("--reason", reason)]
         }
@@ -906,5 +1334,172 @@ mod tests {
         let text = help_text(Some("connect"));
         assert!(text.contains("--static-token"), "{text}");
         assert!(help_text(None).contains("credential"));
+    }
+
+    const CLUSTER_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod";
+    const ISSUER_ROLE: &str = "arn:aws:iam::111122223333:role/eksgate-session-issuer";
+
+    #[test]
+    fn setup_role_broker() {
+        let (_, parsed) = command(&[
+            "setup",
+            "role",
+            "--cluster",
+            CLUSTER_ARN,
+            "--level",
+            "admin",
+            "--mode",
+            "broker",
+            "--issuer-role-arn",
+            ISSUER_ROLE,
+            "--format",
+            "terraform",
+        ]);
+        let Command::SetupRole(options) = parsed else {
+            panic!("not setup role: {parsed:?}");
+        };
+        assert_eq!(options.cluster.name(), "prod");
+        assert_eq!(options.level, AccessLevel::Admin);
+        assert_eq!(options.issuer, Issuer::broker(ISSUER_ROLE).expect("valid"));
+        assert_eq!(options.format, RoleFormat::Terraform);
+        assert_eq!(options.max_session_duration_secs, 3600);
+        assert_eq!(options.role_name, None);
+    }
+
+    #[test]
+    fn setup_aws_auth_repeated_groups() {
+        let (_, parsed) = command(&[
+            "setup",
+            "aws-auth",
+            "--role-arn",
+            "arn:aws:iam::111122223333:role/prod-view",
+            "--group",
+            "team-a",
+            "--group=team-b",
+            "--session-name-template",
+            "session-name-raw",
+            "--configmap",
+            "-",
+        ]);
+        let Command::SetupAwsAuth(options) = parsed else {
+            panic!("not setup aws-auth: {parsed:?}");
+        };
+        assert_eq!(options.groups, vec!["team-a", "team-b"]);
+        assert_eq!(options.template, SessionNameTemplate::SessionNameRaw);
+        assert_eq!(options.username_prefix, "eksgate");
+        assert_eq!(options.configmap.as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn doctor_web_identity() {
+        let (global, parsed) = command(&[
+            "doctor",
+            "--cluster",
+            "prod",
+            "--mode",
+            "web-identity",
+            "--oidc-provider-arn",
+            "arn:aws:iam::111122223333:oidc-provider/login.example.com",
+            "--audience",
+            "eksgate-cli",
+            "-o",
+            "json",
+        ]);
+        assert_eq!(global.output, OutputFormat::Json);
+        let Command::Doctor { cluster, issuer } = parsed else {
+            panic!("not doctor: {parsed:?}");
+        };
+        assert_eq!(cluster, "prod");
+        assert_eq!(issuer.mode(), AssumeMode::WebIdentity);
+    }
+
+    #[test]
+    fn setup_usage_errors_table() {
+        let role = [
+            "setup",
+            "role",
+            "--cluster",
+            CLUSTER_ARN,
+            "--level",
+            "admin",
+        ];
+        let with = |extra: &[&'static str]| -> Vec<&'static str> {
+            role.iter().chain(extra).copied().collect()
+        };
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (vec!["setup"], "needs a step"),
+            (vec!["setup", "nope"], "unknown command \"setup nope\""),
+            (with(&[]), "needs --mode"),
+            (with(&["--mode", "broker"]), "needs --issuer-role-arn"),
+            (
+                with(&[
+                    "--mode",
+                    "broker",
+                    "--issuer-role-arn",
+                    ISSUER_ROLE,
+                    "--audience",
+                    "a",
+                ]),
+                "--audience does not apply to --mode broker",
+            ),
+            (
+                with(&["--mode", "web-identity", "--oidc-provider-arn", "x"]),
+                "needs --audience",
+            ),
+            (
+                with(&[
+                    "--mode",
+                    "broker",
+                    "--issuer-role-arn",
+                    ISSUER_ROLE,
+                    "--format",
+                    "x",
+                ]),
+                "invalid --format",
+            ),
+            (
+                with(&[
+                    "--mode",
+                    "broker",
+                    "--issuer-role-arn",
+                    ISSUER_ROLE,
+                    "--max-session-duration",
+                    "60",
+                ]),
+                "invalid --max-session-duration",
+            ),
+            (
+                vec!["setup", "role", "--cluster", "prod", "--level", "admin"],
+                "invalid cluster ARN",
+            ),
+            (
+                vec!["setup", "role", "--cluster", CLUSTER_ARN, "--level", "root"],
+                "invalid access level",
+            ),
+            (
+                vec!["setup", "tags", "--cluster", CLUSTER_ARN],
+                "at least one",
+            ),
+            (vec!["doctor", "--cluster", "prod"], "needs --mode"),
+        ];
+        for (args, expected) in &cases {
+            let message = usage_error(args);
+            assert!(message.contains(expected), "{args:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn setup_help() {
+        assert_eq!(
+            run(&["help", "setup", "role"]).expect("help"),
+            Invocation::Help(Some("setup role"))
+        );
+        assert_eq!(
+            run(&["setup", "tags", "--help"]).expect("help"),
+            Invocation::Help(Some("setup tags"))
+        );
+        let text = help_text(Some("setup role"));
+        assert!(text.contains("--issuer-role-arn"), "{text}");
+        assert!(help_text(None).contains("doctor"));
     }
 }

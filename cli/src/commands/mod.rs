@@ -5,6 +5,8 @@ mod catalog;
 mod configure;
 mod connect;
 mod credential;
+mod doctor;
+mod setup;
 
 use crate::api::ApiClient;
 use crate::args::{Command, GlobalOptions, OutputFormat};
@@ -60,6 +62,19 @@ pub fn run(global: GlobalOptions, command: Command) -> Result<(), CliError> {
     match command {
         Command::Configure(options) => configure::run(&global, &options),
         Command::Credential { cluster, role } => credential::run(&global, &cluster, &role),
+        Command::SetupRole(options) => setup::role(&options),
+        Command::SetupAwsAuth(options) => setup::aws_auth(&options),
+        Command::SetupAccessEntry {
+            cluster,
+            role_arn,
+            level,
+            format,
+        } => setup::access_entry(&cluster, &role_arn, level, format),
+        Command::SetupTags {
+            cluster,
+            admin_roles,
+            read_only_roles,
+        } => setup::tags(&cluster, &admin_roles, &read_only_roles),
         command => {
             let runtime = runtime()?;
             let client = Client::new(&global)?;
@@ -100,7 +115,13 @@ async fn run_with_client(client: &Client, command: Command) -> Result<(), CliErr
         Command::Audit { date, user, limit } => {
             access::audit(client, date.as_deref(), user.as_deref(), limit).await
         }
-        Command::Configure(_) | Command::Credential { .. } => {
+        Command::Doctor { cluster, issuer } => doctor::run(client, &cluster, issuer).await,
+        Command::Configure(_)
+        | Command::Credential { .. }
+        | Command::SetupRole(_)
+        | Command::SetupAwsAuth(_)
+        | Command::SetupAccessEntry { .. }
+        | Command::SetupTags { .. } => {
             unreachable!("run handles the commands that need no API client")
         }
     }
