@@ -1,12 +1,16 @@
-//! Command-line parsing and help text.
+//! Command-line parsing with clap's derive API, and the conversion of the parsed arguments into
+//! the `Command` values that the `commands` module runs.
 //!
 //! Options are GNU style: `--name value` or `--name=value`. Global options may come before or
-//! after the command. `--` ends the options.
+//! after the command. `--` ends the options. Checks that clap cannot express, such as the options
+//! that each `--mode` needs, run in the conversion functions and return `CliError::Usage`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use eksgate_setup::{
     AccessLevel, AssumeMode, ClusterArn, Issuer, MAX_SESSION_DURATION_SECS,
     MIN_SESSION_DURATION_SECS, SessionNameTemplate,
@@ -15,7 +19,7 @@ use eksgate_setup::{
 use crate::error::CliError;
 
 /// The format of printed results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum OutputFormat {
     /// Aligned columns and short sentences for people.
     #[default]
@@ -56,11 +60,12 @@ pub struct ConfigureOptions {
 }
 
 /// The output format of `eksgate setup role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleFormat {
     /// The policies and the `aws iam` commands that create the role.
     Commands,
     /// The `aws cloudformation deploy` command of the access-role template.
+    #[value(name = "cloudformation")]
     CloudFormation,
     /// A Terraform `module` block.
     Terraform,
@@ -69,11 +74,12 @@ pub enum RoleFormat {
 }
 
 /// The output format of `eksgate setup access-entry`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EntryFormat {
     /// The `aws eks create-access-entry` and `associate-access-policy` commands.
     Commands,
     /// A CloudFormation `Resources` fragment.
+    #[value(name = "cloudformation")]
     CloudFormation,
 }
 
@@ -186,40 +192,9 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
     Run(GlobalOptions, Command),
-    /// Print help: general help, or the help of one command.
-    Help(Option<&'static str>),
+    /// Print this help text: the general help, or the help of one command.
+    Help(String),
     Version,
-}
-
-/// One option: its long name, the name of its value (`None` for a switch) and its help line.
-struct OptionSpec {
-    name: &'static str,
-    value: Option<&'static str>,
-    help: &'static str,
-}
-
-/// One command: name, positional arguments for the usage line, summary and options.
-struct CommandSpec {
-    name: &'static str,
-    positionals: &'static [&'static str],
-    summary: &'static str,
-    options: &'static [OptionSpec],
-}
-
-const fn opt(name: &'static str, value: &'static str, help: &'static str) -> OptionSpec {
-    OptionSpec {
-        name,
-        value: Some(value),
-        help,
-    }
-}
-
-const fn switch(name: &'static str, help: &'static str) -> OptionSpec {
-    OptionSpec {
-        name,
-        value: None,
-        help,
-    }
 }
 
 /// Default number of items that list commands show.
@@ -228,873 +203,781 @@ pub const DEFAULT_LIST_LIMIT: usize = 50;
 /// Maximum number of items that list commands fetch, over all pages.
 pub const MAX_LIST_LIMIT: usize = 10_000;
 
-const CLUSTER_OPTION: OptionSpec = opt(
-    "cluster",
-    "NAME|ARN",
-    "the cluster, by ARN or by a name that is unique in the catalog",
-);
-const ROLE_OPTION: OptionSpec = opt("role", "ROLE", "the role name as 'eksgate roles' lists it");
-const LIMIT_OPTION: OptionSpec = opt(
-    "limit",
-    "N",
-    "show at most N items (default 50, at most 10000)",
-);
-const OPTIONAL_REASON: OptionSpec = opt("reason", "TEXT", "a reason for the audit trail");
-const REQUIRED_REASON: OptionSpec = opt(
-    "reason",
-    "TEXT",
-    "the reason, required; it goes to the audit trail",
-);
+/// The Terraform module source that `setup role --format terraform` prints by default, relative
+/// to a configuration at the repository root.
+const DEFAULT_TERRAFORM_SOURCE: &str = "./infra/terraform/eksgate-access-role";
 
-const SETUP_CLUSTER_OPTION: OptionSpec = opt(
-    "cluster",
-    "ARN",
-    "the cluster ARN, such as arn:aws:eks:eu-west-1:111122223333:cluster/prod",
-);
-const LEVEL_OPTION: OptionSpec = opt("level", "admin|read-only", "the access level of the role");
-const MODE_OPTION: OptionSpec = opt(
-    "mode",
-    "broker|web-identity",
-    "how the session issuer assumes the role",
-);
-const ISSUER_ROLE_OPTION: OptionSpec = opt(
-    "issuer-role-arn",
-    "ARN",
-    "broker mode: the session issuer's role (stack output SessionIssuerRoleArn)",
-);
-const OIDC_PROVIDER_OPTION: OptionSpec = opt(
-    "oidc-provider-arn",
-    "ARN",
-    "web-identity mode: the IAM OIDC provider of the identity provider",
-);
-const AUDIENCE_OPTION: OptionSpec = opt(
-    "audience",
-    "CLIENT-ID",
-    "web-identity mode: the client ID that the identity tokens carry in aud",
-);
+/// The text after the general help: where settings come from.
+const SETTINGS_HELP: &str = "Settings come from the options, then the environment \
+    (EKSGATE_API_URL, EKSGATE_TOKEN, EKSGATE_TOKEN_COMMAND, EKSGATE_CONFIG), then the \
+    configuration file ($XDG_CONFIG_HOME/eksgate/config.json, by default \
+    ~/.config/eksgate/config.json).\nRun 'eksgate help <command>' for the options of a command.";
 
-const GLOBAL_OPTIONS: &[OptionSpec] = &[
-    opt(
-        "output",
-        "table|json",
-        "print tables (default) or the API's JSON (-o)",
-    ),
-    opt(
-        "api-url",
-        "URL",
-        "the session API base URL; overrides EKSGATE_API_URL and api_url in the configuration file",
-    ),
-    opt(
-        "config",
-        "PATH",
-        "the configuration file; overrides EKSGATE_CONFIG and the default \
-         $XDG_CONFIG_HOME/eksgate/config.json",
-    ),
-    opt(
-        "timeout",
-        "SECONDS",
-        "time limit of each API call, in seconds (default 30)",
-    ),
-    switch("help", "print help (-h)"),
-];
-
-const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "clusters",
-        positionals: &[],
-        summary: "List the clusters in the catalog with their roles.",
-        options: &[],
-    },
-    CommandSpec {
-        name: "roles",
-        positionals: &[],
-        summary: "List the roles you can request, on every cluster or on one.",
-        options: &[CLUSTER_OPTION],
-    },
-    CommandSpec {
-        name: "request",
-        positionals: &[],
-        summary: "Request a role on a cluster for a time.",
-        options: &[
-            CLUSTER_OPTION,
-            ROLE_OPTION,
-            opt(
-                "duration",
-                "DURATION",
-                "grant length such as 2h or 90m, or seconds; the API's default when omitted",
-            ),
-            opt(
-                "reason",
-                "TEXT",
-                "why you need access, required; approvers and the audit trail see it",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "requests",
-        positionals: &[],
-        summary: "List your requests, newest first, or every pending request (approvers).",
-        options: &[
-            switch(
-                "pending",
-                "list every user's pending requests, oldest first (approvers)",
-            ),
-            LIMIT_OPTION,
-        ],
-    },
-    CommandSpec {
-        name: "grants",
-        positionals: &[],
-        summary: "List your active grants, or every active grant (approvers).",
-        options: &[
-            switch("all", "list every user's active grants (approvers)"),
-            LIMIT_OPTION,
-        ],
-    },
-    CommandSpec {
-        name: "approve",
-        positionals: &["<request-id>"],
-        summary: "Approve another user's pending request (approvers). The grant starts now.",
-        options: &[OPTIONAL_REASON],
-    },
-    CommandSpec {
-        name: "deny",
-        positionals: &["<request-id>"],
-        summary: "Deny another user's pending request (approvers).",
-        options: &[REQUIRED_REASON],
-    },
-    CommandSpec {
-        name: "cancel",
-        positionals: &["<request-id>"],
-        summary: "Withdraw your own pending request.",
-        options: &[OPTIONAL_REASON],
-    },
-    CommandSpec {
-        name: "end",
-        positionals: &["<grant-id>"],
-        summary: "End your own active grant early and remove its cached credentials.",
-        options: &[OPTIONAL_REASON],
-    },
-    CommandSpec {
-        name: "revoke",
-        positionals: &["<grant-id>"],
-        summary: "Revoke an active grant (approvers). Issued credentials stay valid until they \
-                  expire.",
-        options: &[REQUIRED_REASON],
-    },
-    CommandSpec {
-        name: "connect",
-        positionals: &[],
-        summary: "Write a kubeconfig context for a role you hold a grant for. By default the \
-                  context runs 'eksgate credential', which renews the EKS token by itself.",
-        options: &[
-            CLUSTER_OPTION,
-            ROLE_OPTION,
-            opt(
-                "kubeconfig",
-                "PATH",
-                "the kubeconfig to update; default: the first path in KUBECONFIG, else \
-                 ~/.kube/config",
-            ),
-            opt(
-                "context",
-                "NAME",
-                "the context name; default eksgate-<cluster>-<role>",
-            ),
-            switch(
-                "static-token",
-                "write the EKS token itself; kubectl cannot renew it, so it stops working \
-                 within 15 minutes",
-            ),
-            switch(
-                "keep-current-context",
-                "add the context without making it the current context",
-            ),
-            opt(
-                "exec-command",
-                "PATH",
-                "the program that the context runs; default eksgate when it is on PATH, else \
-                 the path of this program",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "credential",
-        positionals: &[],
-        summary: "Print an ExecCredential for kubectl (the exec plugin that 'connect' \
-                  configures). Reuses cached credentials until shortly before they expire.",
-        options: &[
-            opt(
-                "cluster",
-                "ARN",
-                "the cluster ARN (a unique name also works)",
-            ),
-            ROLE_OPTION,
-        ],
-    },
-    CommandSpec {
-        name: "sessions",
-        positionals: &[],
-        summary: "List your sessions, newest first, or every user's sessions (approvers).",
-        options: &[
-            switch("all", "list every user's sessions (approvers)"),
-            LIMIT_OPTION,
-        ],
-    },
-    CommandSpec {
-        name: "audit",
-        positionals: &[],
-        summary: "Read the audit trail of one UTC day or of one user (approvers).",
-        options: &[
-            opt(
-                "date",
-                "YYYY-MM-DD",
-                "the UTC day; today when neither option is given",
-            ),
-            opt("user", "USER", "the actions of this user instead of a day"),
-            LIMIT_OPTION,
-        ],
-    },
-    CommandSpec {
-        name: "configure",
-        positionals: &[],
-        summary: "Write settings to the configuration file (created with mode 0600). Options \
-                  that are not given keep their current value.",
-        options: &[
-            opt("api-url", "URL", "the session API base URL"),
-            opt(
-                "token-command",
-                "COMMAND",
-                "a command that prints your identity token (a JWT, or an ExecCredential as \
-                 kubelogin get-token prints); split like a shell does, run without a shell",
-            ),
-            opt(
-                "token-command-timeout",
-                "SECONDS",
-                "time limit of the token command, in seconds (default 120)",
-            ),
-            opt(
-                "timeout",
-                "SECONDS",
-                "time limit of each API call, in seconds (default 30)",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "setup role",
-        positionals: &[],
-        summary: "Print the IAM access role of one level: its trust policy, its \
-                  eks:DescribeCluster policy and the commands, CloudFormation deploy command or \
-                  Terraform block that create it. Nothing is created.",
-        options: &[
-            SETUP_CLUSTER_OPTION,
-            LEVEL_OPTION,
-            MODE_OPTION,
-            ISSUER_ROLE_OPTION,
-            OIDC_PROVIDER_OPTION,
-            AUDIENCE_OPTION,
-            opt(
-                "role-name",
-                "NAME",
-                "the role name; default <cluster>-eksgate-admin or <cluster>-eksgate-view",
-            ),
-            opt(
-                "path",
-                "PATH",
-                "the IAM path of the role (default /eksgate/)",
-            ),
-            opt(
-                "max-session-duration",
-                "SECONDS",
-                "the role's maximum session duration, 3600 to 43200 (default 3600)",
-            ),
-            switch(
-                "create-access-entry",
-                "cloudformation and terraform: also create the EKS access entry",
-            ),
-            opt(
-                "terraform-source",
-                "PATH",
-                "terraform: the module source (default ./infra/terraform/eksgate-access-role)",
-            ),
-            opt(
-                "format",
-                "commands|cloudformation|terraform|json",
-                "what to print (default commands)",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "setup aws-auth",
-        positionals: &[],
-        summary: "Print the aws-auth mapRoles entry of a role, or with --configmap the whole \
-                  ConfigMap with the entry merged in, for 'kubectl apply -f -'.",
-        options: &[
-            opt(
-                "role-arn",
-                "ARN",
-                "the role ARN without its IAM path, as aws-iam-authenticator compares it",
-            ),
-            opt(
-                "level",
-                "admin|read-only",
-                "selects the default groups (default read-only)",
-            ),
-            opt(
-                "username-prefix",
-                "PREFIX",
-                "the Kubernetes username prefix (default eksgate)",
-            ),
-            opt(
-                "session-name-template",
-                "session-name|session-name-raw",
-                "{{SessionName}} (default, '@' becomes '-') or {{SessionNameRaw}}",
-            ),
-            opt(
-                "group",
-                "GROUP",
-                "a Kubernetes group; repeat for more; replaces the level's default groups",
-            ),
-            opt(
-                "configmap",
-                "FILE|-",
-                "the current ConfigMap (kubectl get configmap aws-auth -n kube-system -o yaml); \
-                 - reads standard input",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "setup access-entry",
-        positionals: &[],
-        summary: "Print the EKS access entry and access policy association of a role.",
-        options: &[
-            SETUP_CLUSTER_OPTION,
-            opt("role-arn", "ARN", "the role ARN with its IAM path"),
-            LEVEL_OPTION,
-            opt(
-                "format",
-                "commands|cloudformation",
-                "AWS CLI commands (default) or a CloudFormation Resources fragment",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "setup tags",
-        positionals: &[],
-        summary: "Print the 'aws eks tag-resource' command that marks the cluster for import \
-                  and declares its roles.",
-        options: &[
-            SETUP_CLUSTER_OPTION,
-            opt(
-                "admin-role",
-                "NAME|PATH/NAME",
-                "an admin role in the cluster's account; repeat for more",
-            ),
-            opt(
-                "read-only-role",
-                "NAME|PATH/NAME",
-                "a read-only role in the cluster's account; repeat for more",
-            ),
-        ],
-    },
-    CommandSpec {
-        name: "doctor",
-        positionals: &[],
-        summary: "Check the setup of a cluster's roles in IAM and EKS with your own AWS \
-                  credentials, and print each problem with its fix. Exits with status 1 when \
-                  it finds a problem.",
-        options: &[
-            CLUSTER_OPTION,
-            MODE_OPTION,
-            ISSUER_ROLE_OPTION,
-            OIDC_PROVIDER_OPTION,
-            AUDIENCE_OPTION,
-        ],
-    },
-];
-
-/// Options with a one-letter alias.
-const SHORT_OPTIONS: [(&str, &str); 2] = [("-o", "output"), ("-h", "help")];
-
-/// The values found on the command line for one command.
-#[derive(Debug, Default)]
-struct Matches {
-    values: BTreeMap<&'static str, String>,
-    /// Every value of each option in order, for options that may repeat.
-    lists: BTreeMap<&'static str, Vec<String>>,
-    switches: BTreeSet<&'static str>,
-    positionals: Vec<String>,
+/// The command line as clap parses it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "eksgate",
+    version,
+    propagate_version = true,
+    about = "eksgate: temporary, approved access to Amazon EKS clusters.",
+    after_help = SETTINGS_HELP
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    /// The command, or `None` when only global options are given, which prints the help.
+    #[command(subcommand)]
+    command: Option<CommandArgs>,
 }
 
-impl Matches {
-    fn value(&mut self, name: &str) -> Option<String> {
-        self.values.remove(name)
-    }
+/// The options that every command accepts, before or after the command name.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+struct GlobalArgs {
+    /// Sets the output format: tables for people (default) or the API's JSON
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    output: Option<OutputFormat>,
 
-    fn required(&mut self, command: &str, name: &str, example: &str) -> Result<String, CliError> {
-        self.value(name).ok_or_else(|| {
-            CliError::Usage(format!(
-                "'eksgate {command}' needs --{name}, for example --{name} {example}"
-            ))
-        })
-    }
+    /// Sets the session API base URL. Overrides EKSGATE_API_URL and api_url in the
+    /// configuration file. With 'configure', sets the URL to save
+    #[arg(long, global = true, value_name = "URL")]
+    api_url: Option<String>,
 
-    fn all_values(&mut self, name: &str) -> Vec<String> {
-        self.values.remove(name);
-        self.lists.remove(name).unwrap_or_default()
-    }
+    /// Sets the configuration file path. Overrides EKSGATE_CONFIG and the default
+    /// $XDG_CONFIG_HOME/eksgate/config.json
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
 
-    fn switch(&mut self, name: &str) -> bool {
-        self.switches.remove(name)
-    }
+    /// Sets the time limit of each API call, in seconds from 1 to 86400 (default 30). With
+    /// 'configure', sets the limit to save
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<u64>,
+}
+
+/// The commands. Each doc comment's first line is the summary in the command list.
+#[derive(Debug, Subcommand)]
+enum CommandArgs {
+    /// List the clusters in the catalog with their roles.
+    Clusters,
+
+    /// List the roles you can request, on every cluster or on one.
+    Roles {
+        /// Sets the cluster, by ARN or by a name that is unique in the catalog. Lists every
+        /// cluster when omitted
+        #[arg(long, value_name = "NAME|ARN")]
+        cluster: Option<String>,
+    },
+
+    /// Request a role on a cluster for a time.
+    Request {
+        /// Sets the cluster, by ARN or by a name that is unique in the catalog
+        #[arg(long, value_name = "NAME|ARN")]
+        cluster: String,
+
+        /// Sets the role name, as 'eksgate roles' lists it
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+
+        /// Sets the grant length, such as 2h or 90m, or a number of seconds. The API's default
+        /// applies when omitted
+        #[arg(long, value_name = "DURATION")]
+        duration: Option<String>,
+
+        /// Sets why you need access (required). Approvers and the audit trail see it
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+        reason: String,
+    },
+
+    /// List your requests, newest first, or every pending request (approvers).
+    Requests {
+        /// Lists every user's pending requests, oldest first (approvers)
+        #[arg(long)]
+        pending: bool,
+
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
+
+    /// List your active grants, or every active grant (approvers).
+    Grants {
+        /// Lists every user's active grants (approvers)
+        #[arg(long)]
+        all: bool,
+
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
+
+    /// Approve another user's pending request (approvers).
+    ///
+    /// The grant starts now.
+    Approve {
+        /// The ID of the request
+        #[arg(value_name = "REQUEST-ID")]
+        id: String,
+
+        #[command(flatten)]
+        reason: OptionalReasonArgs,
+    },
+
+    /// Deny another user's pending request (approvers).
+    Deny {
+        /// The ID of the request
+        #[arg(value_name = "REQUEST-ID")]
+        id: String,
+
+        #[command(flatten)]
+        reason: RequiredReasonArgs,
+    },
+
+    /// Withdraw your own pending request.
+    Cancel {
+        /// The ID of the request
+        #[arg(value_name = "REQUEST-ID")]
+        id: String,
+
+        #[command(flatten)]
+        reason: OptionalReasonArgs,
+    },
+
+    /// End your own active grant early and remove its cached credentials.
+    End {
+        /// The ID of the grant
+        #[arg(value_name = "GRANT-ID")]
+        id: String,
+
+        #[command(flatten)]
+        reason: OptionalReasonArgs,
+    },
+
+    /// Revoke an active grant (approvers).
+    ///
+    /// Issued credentials stay valid until they expire.
+    Revoke {
+        /// The ID of the grant
+        #[arg(value_name = "GRANT-ID")]
+        id: String,
+
+        #[command(flatten)]
+        reason: RequiredReasonArgs,
+    },
+
+    /// Write a kubeconfig context for a role you hold a grant for.
+    ///
+    /// By default the context runs 'eksgate credential', which renews the EKS token by itself.
+    Connect(ConnectArgs),
+
+    /// Print an ExecCredential for kubectl (the exec plugin that 'connect' configures).
+    ///
+    /// Reuses cached credentials until shortly before they expire.
+    Credential {
+        /// Sets the cluster ARN (a unique name also works)
+        #[arg(long, value_name = "ARN")]
+        cluster: String,
+
+        /// Sets the role name, as 'eksgate roles' lists it
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+    },
+
+    /// List your sessions, newest first, or every user's sessions (approvers).
+    Sessions {
+        /// Lists every user's sessions (approvers)
+        #[arg(long)]
+        all: bool,
+
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
+
+    /// Read the audit trail of one UTC day or of one user (approvers).
+    Audit {
+        /// Sets the UTC day, as YYYY-MM-DD (default today, unless --user is given)
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<String>,
+
+        /// Sets the user whose actions to list, instead of a day
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
+
+    /// Write settings to the configuration file (created with mode 0600).
+    ///
+    /// Options that are not given keep their current value. The global --api-url and --timeout
+    /// options set the API URL and the API time limit to save.
+    Configure {
+        /// Sets a command that prints your identity token (a JWT, or an ExecCredential as
+        /// kubelogin get-token prints). It is split like a shell does and run without a shell
+        #[arg(long, value_name = "COMMAND")]
+        token_command: Option<String>,
+
+        /// Sets the time limit of the token command, in seconds from 1 to 86400 (default 120)
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        token_command_timeout: Option<u64>,
+    },
+
+    /// Print the IAM roles, access entries and cluster tags that eksgate needs.
+    ///
+    /// Nothing is created.
+    Setup {
+        /// The setup step, or `None` when it is missing, which is a usage error.
+        #[command(subcommand)]
+        step: Option<SetupStep>,
+    },
+
+    /// Check the setup of a cluster's roles in IAM and EKS with your own AWS credentials.
+    ///
+    /// Prints each problem with its fix, and exits with status 1 when it finds a problem.
+    Doctor {
+        /// Sets the cluster, by ARN or by a name that is unique in the catalog
+        #[arg(long, value_name = "NAME|ARN")]
+        cluster: String,
+
+        #[command(flatten)]
+        issuer: IssuerArgs,
+    },
+
+    /// Print the version.
+    #[command(hide = true)]
+    Version,
+}
+
+/// The steps of `eksgate setup`.
+#[derive(Debug, Subcommand)]
+enum SetupStep {
+    /// Print the IAM access role of one level.
+    ///
+    /// Prints its trust policy, its eks:DescribeCluster policy and the commands, CloudFormation
+    /// deploy command or Terraform block that create it. Nothing is created.
+    Role(Box<SetupRoleArgs>),
+
+    /// Print the aws-auth mapRoles entry of a role.
+    ///
+    /// With --configmap, prints the whole ConfigMap with the entry merged in, for
+    /// 'kubectl apply -f -'.
+    AwsAuth(SetupAwsAuthArgs),
+
+    /// Print the EKS access entry and access policy association of a role.
+    AccessEntry {
+        #[command(flatten)]
+        cluster: SetupClusterArgs,
+
+        /// Sets the role ARN, with its IAM path
+        #[arg(long, value_name = "ARN")]
+        role_arn: String,
+
+        /// Sets the access level of the role
+        #[arg(long, value_name = "admin|read-only", value_parser = parse_access_level)]
+        level: AccessLevel,
+
+        /// Sets what to print: AWS CLI commands or a CloudFormation Resources fragment
+        #[arg(long, value_enum, value_name = "FORMAT", default_value_t = EntryFormat::Commands)]
+        format: EntryFormat,
+    },
+
+    /// Print the 'aws eks tag-resource' command that marks the cluster for import and declares
+    /// its roles.
+    #[command(group(
+        clap::ArgGroup::new("roles")
+            .required(true)
+            .multiple(true)
+            .args(["admin_roles", "read_only_roles"])
+    ))]
+    Tags {
+        #[command(flatten)]
+        cluster: SetupClusterArgs,
+
+        /// Adds an admin role in the cluster's account. Repeat it for more roles
+        #[arg(long = "admin-role", value_name = "NAME|PATH/NAME")]
+        admin_roles: Vec<String>,
+
+        /// Adds a read-only role in the cluster's account. Repeat it for more roles
+        #[arg(long = "read-only-role", value_name = "NAME|PATH/NAME")]
+        read_only_roles: Vec<String>,
+    },
+}
+
+/// `--limit` of the list commands.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Sets the maximum number of items to show, from 1 to 10000
+    #[arg(
+        long = "limit",
+        value_name = "N",
+        default_value_t = DEFAULT_LIST_LIMIT,
+        value_parser = parse_limit
+    )]
+    value: usize,
+}
+
+/// An optional `--reason`.
+#[derive(Debug, Args)]
+struct OptionalReasonArgs {
+    /// Sets a reason for the audit trail
+    #[arg(long = "reason", value_name = "TEXT", allow_hyphen_values = true)]
+    value: Option<String>,
+}
+
+/// A required `--reason`.
+#[derive(Debug, Args)]
+struct RequiredReasonArgs {
+    /// Sets the reason (required) that goes to the audit trail
+    #[arg(long = "reason", value_name = "TEXT", allow_hyphen_values = true)]
+    value: String,
+}
+
+/// The options of `eksgate connect`.
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// Sets the cluster, by ARN or by a name that is unique in the catalog
+    #[arg(long, value_name = "NAME|ARN")]
+    cluster: String,
+
+    /// Sets the role name, as 'eksgate roles' lists it
+    #[arg(long, value_name = "ROLE")]
+    role: String,
+
+    /// Sets the kubeconfig file to update (default the first path in KUBECONFIG, else
+    /// ~/.kube/config)
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+
+    /// Sets the context name (default eksgate-<cluster>-<role>)
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+
+    /// Writes the EKS token itself. kubectl cannot renew it, so it stops working within 15
+    /// minutes
+    #[arg(long)]
+    static_token: bool,
+
+    /// Adds the context without making it the current context
+    #[arg(long)]
+    keep_current_context: bool,
+
+    /// Sets the program that the context runs (default eksgate when it is on PATH, else the
+    /// path of this program)
+    #[arg(long, value_name = "PATH")]
+    exec_command: Option<String>,
+}
+
+/// `--cluster` of the setup steps, which need the full ARN.
+#[derive(Debug, Args)]
+struct SetupClusterArgs {
+    /// Sets the cluster ARN, such as arn:aws:eks:eu-west-1:111122223333:cluster/prod
+    #[arg(long = "cluster", value_name = "ARN", value_parser = parse_cluster_arn)]
+    arn: ClusterArn,
+}
+
+/// The issuer options of `setup role` and `doctor`. Which of them are required depends on
+/// `--mode`, so `issuer` checks them.
+#[derive(Debug, Args)]
+struct IssuerArgs {
+    /// Sets how the session issuer assumes the role
+    #[arg(long, value_name = "broker|web-identity", value_parser = parse_assume_mode)]
+    mode: AssumeMode,
+
+    /// Sets the session issuer's role ARN (stack output SessionIssuerRoleArn), for broker mode
+    #[arg(long, value_name = "ARN")]
+    issuer_role_arn: Option<String>,
+
+    /// Sets the ARN of the IAM OIDC provider of the identity provider, for web-identity mode
+    #[arg(long, value_name = "ARN")]
+    oidc_provider_arn: Option<String>,
+
+    /// Sets the client ID that the identity tokens carry in aud, for web-identity mode
+    #[arg(long, value_name = "CLIENT-ID")]
+    audience: Option<String>,
+}
+
+/// The options of `eksgate setup role`.
+#[derive(Debug, Args)]
+struct SetupRoleArgs {
+    #[command(flatten)]
+    cluster: SetupClusterArgs,
+
+    /// Sets the access level of the role
+    #[arg(long, value_name = "admin|read-only", value_parser = parse_access_level)]
+    level: AccessLevel,
+
+    #[command(flatten)]
+    issuer: IssuerArgs,
+
+    /// Sets the role name (default <cluster>-eksgate-admin or <cluster>-eksgate-view)
+    #[arg(long, value_name = "NAME")]
+    role_name: Option<String>,
+
+    /// Sets the IAM path of the role (default /eksgate/)
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+
+    /// Sets the role's maximum session duration, in seconds from 3600 to 43200
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = MIN_SESSION_DURATION_SECS,
+        value_parser = parse_max_session_duration
+    )]
+    max_session_duration: u32,
+
+    /// Makes the CloudFormation stack or Terraform module also create the EKS access entry
+    #[arg(long)]
+    create_access_entry: bool,
+
+    /// Sets the Terraform module source, for --format terraform
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_TERRAFORM_SOURCE)]
+    terraform_source: String,
+
+    /// Sets what to print
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = RoleFormat::Commands)]
+    format: RoleFormat,
+}
+
+/// The options of `eksgate setup aws-auth`.
+#[derive(Debug, Args)]
+struct SetupAwsAuthArgs {
+    /// Sets the role ARN without its IAM path, as aws-iam-authenticator compares it
+    #[arg(long, value_name = "ARN")]
+    role_arn: String,
+
+    /// Sets the access level, which selects the default groups
+    #[arg(
+        long,
+        value_name = "admin|read-only",
+        default_value = "read-only",
+        value_parser = parse_access_level
+    )]
+    level: AccessLevel,
+
+    /// Sets the Kubernetes username prefix
+    #[arg(long, value_name = "PREFIX", default_value = "eksgate")]
+    username_prefix: String,
+
+    /// Sets the session name part of the username: {{SessionName}} ('@' becomes '-') or
+    /// {{SessionNameRaw}}
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        default_value = "session-name",
+        value_parser = session_name_template_parser()
+    )]
+    session_name_template: SessionNameTemplate,
+
+    /// Adds a Kubernetes group. Repeat it for more groups. Given groups replace the level's
+    /// default groups
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
+
+    /// Sets the current ConfigMap to merge into (kubectl get configmap aws-auth -n kube-system
+    /// -o yaml), as a file path, or - for standard input
+    #[arg(long, value_name = "FILE|-", allow_hyphen_values = true)]
+    configmap: Option<String>,
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<String>) -> Result<Invocation, CliError> {
-    let mut command: Option<&'static CommandSpec> = None;
-    let mut matches = Matches::default();
-    let mut global = Matches::default();
-    let mut help = false;
-    let mut iter = args.into_iter();
-    let mut options_ended = false;
-    // Set after `setup`, whose next word names the step, such as `role`.
-    let mut setup_step_pending = false;
-
-    while let Some(arg) = iter.next() {
-        if options_ended || arg == "-" || !arg.starts_with('-') {
-            match command {
-                None if setup_step_pending => {
-                    setup_step_pending = false;
-                    let spec = find_command(&format!("setup {arg}"))?;
-                    if help {
-                        return Ok(Invocation::Help(Some(spec.name)));
-                    }
-                    command = Some(spec);
+    let argv = std::iter::once("eksgate".to_string()).chain(args);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(error) => {
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    Ok(Invocation::Help(error.to_string()))
                 }
-                None if arg == "setup" => setup_step_pending = true,
-                None if arg == "help" => help = true,
-                None if arg == "version" => return Ok(Invocation::Version),
-                None if help => return Ok(Invocation::Help(Some(find_command(&arg)?.name))),
-                None => command = Some(find_command(&arg)?),
-                Some(_) => matches.positionals.push(arg),
-            }
-            continue;
+                ErrorKind::DisplayVersion => Ok(Invocation::Version),
+                _ => Err(clap_usage_error(&error)),
+            };
         }
-        if arg == "--" {
-            options_ended = true;
-            continue;
-        }
-        if arg == "--version" || arg == "-V" {
-            return Ok(Invocation::Version);
-        }
-
-        let (name, inline_value) = match arg.strip_prefix("--") {
-            Some(long) => match long.split_once('=') {
-                Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                None => (long.to_string(), None),
-            },
-            None => {
-                let (short, value) = arg.split_at(arg.len().min(2));
-                let long = SHORT_OPTIONS
-                    .iter()
-                    .find(|(alias, _)| *alias == short)
-                    .map(|(_, long)| long.to_string())
-                    .ok_or_else(|| CliError::Usage(format!("unknown option {arg}")))?;
-                let value = (!value.is_empty()).then(|| value.trim_start_matches('=').to_string());
-                (long, value)
-            }
-        };
-        if name == "help" {
-            help = true;
-            continue;
-        }
-
-        let command_spec = command
-            .and_then(|spec| spec.options.iter().find(|option| option.name == name))
-            .map(|spec| (spec, &mut matches));
-        let (spec, target) = match command_spec {
-            Some(found) => found,
-            None => match GLOBAL_OPTIONS.iter().find(|option| option.name == name) {
-                Some(spec) => (spec, &mut global),
-                None => {
-                    let place = command
-                        .map(|spec| format!(" for 'eksgate {}'", spec.name))
-                        .unwrap_or_default();
-                    return Err(CliError::Usage(format!("unknown option --{name}{place}")));
-                }
-            },
-        };
-        match spec.value {
-            None => {
-                if inline_value.is_some() {
-                    return Err(CliError::Usage(format!("--{name} takes no value")));
-                }
-                target.switches.insert(spec.name);
-            }
-            Some(value_name) => {
-                let value = match inline_value {
-                    Some(value) => value,
-                    None => iter.next().ok_or_else(|| {
-                        CliError::Usage(format!("--{name} needs a value: --{name} <{value_name}>"))
-                    })?,
-                };
-                target
-                    .lists
-                    .entry(spec.name)
-                    .or_default()
-                    .push(value.clone());
-                target.values.insert(spec.name, value);
-            }
-        }
-    }
-
-    if help {
-        return Ok(Invocation::Help(command.map(|spec| spec.name)));
-    }
-    if setup_step_pending {
-        return Err(CliError::Usage(
-            "'eksgate setup' needs a step: role, aws-auth, access-entry or tags".into(),
-        ));
-    }
-    let Some(spec) = command else {
-        return Ok(Invocation::Help(None));
     };
-    let global = global_options(global)?;
-    let command = build_command(spec, matches)?;
-    Ok(Invocation::Run(global, command))
+    let Some(command) = cli.command else {
+        return Ok(Invocation::Help(help_text(None)));
+    };
+    if matches!(command, CommandArgs::Version) {
+        return Ok(Invocation::Version);
+    }
+    let command = build_command(command, &cli.global)?;
+    if let Some(error) = reject_empty(&command) {
+        return Err(error);
+    }
+    Ok(Invocation::Run(global_options(&cli.global), command))
 }
 
-/// The Terraform module source that `setup role --format terraform` prints by default, relative
-/// to a configuration at the repository root.
-const DEFAULT_TERRAFORM_SOURCE: &str = "./infra/terraform/eksgate-access-role";
+/// Converts a clap parse error into a usage error, without clap's `error: ` prefix because
+/// `main` prints its own.
+fn clap_usage_error(error: &clap::Error) -> CliError {
+    let text = error.to_string();
+    let text = text.trim_end();
+    CliError::Usage(text.strip_prefix("error: ").unwrap_or(text).to_string())
+}
+
+/// Renders the general help, or the help of one command such as `connect` or `setup role`.
+/// An unknown command name renders the general help.
+pub fn help_text(command: Option<&str>) -> String {
+    let mut root = Cli::command();
+    root.build();
+    let mut current = &mut root;
+    for name in command.unwrap_or_default().split_whitespace() {
+        if current.find_subcommand(name).is_none() {
+            break;
+        }
+        current = current
+            .find_subcommand_mut(name)
+            .expect("the subcommand was just found");
+    }
+    current.render_long_help().to_string()
+}
+
+fn global_options(args: &GlobalArgs) -> GlobalOptions {
+    GlobalOptions {
+        output: args.output.unwrap_or_default(),
+        api_url: args.api_url.clone(),
+        config: args.config.clone(),
+        timeout: args.timeout.map(Duration::from_secs),
+    }
+}
+
+/// Parses a whole number of seconds from 1 to one day.
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|seconds| (1..=86_400).contains(seconds))
+        .ok_or_else(|| "use a whole number of seconds from 1 to 86400".to_string())
+}
+
+fn parse_limit(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=MAX_LIST_LIMIT).contains(limit))
+        .ok_or_else(|| format!("use a whole number from 1 to {MAX_LIST_LIMIT}"))
+}
+
+fn parse_max_session_duration(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|secs| (MIN_SESSION_DURATION_SECS..=MAX_SESSION_DURATION_SECS).contains(secs))
+        .ok_or_else(|| {
+            format!(
+                "use a whole number of seconds from {MIN_SESSION_DURATION_SECS} to \
+                 {MAX_SESSION_DURATION_SECS}"
+            )
+        })
+}
+
+fn parse_cluster_arn(text: &str) -> Result<ClusterArn, String> {
+    ClusterArn::parse(text.trim()).map_err(|error| error.to_string())
+}
+
+fn parse_access_level(text: &str) -> Result<AccessLevel, String> {
+    AccessLevel::parse(text.trim()).map_err(|error| error.to_string())
+}
+
+fn parse_assume_mode(text: &str) -> Result<AssumeMode, String> {
+    AssumeMode::parse(text.trim()).map_err(|error| error.to_string())
+}
+
+fn session_name_template_parser() -> impl TypedValueParser<Value = SessionNameTemplate> {
+    PossibleValuesParser::new(["session-name", "session-name-raw"]).map(|name| {
+        if name == "session-name-raw" {
+            SessionNameTemplate::SessionNameRaw
+        } else {
+            SessionNameTemplate::SessionName
+        }
+    })
+}
 
 /// Turns an invalid value that the setup kit rejected into a usage error.
 fn setup_usage(error: eksgate_setup::SetupError) -> CliError {
     CliError::Usage(error.to_string())
 }
 
-fn setup_cluster(matches: &mut Matches, command: &str) -> Result<ClusterArn, CliError> {
-    let text = matches.required(
-        command,
-        "cluster",
-        "arn:aws:eks:eu-west-1:111122223333:cluster/prod",
-    )?;
-    ClusterArn::parse(text.trim()).map_err(setup_usage)
-}
-
-fn access_level(text: String) -> Result<AccessLevel, CliError> {
-    AccessLevel::parse(text.trim()).map_err(setup_usage)
-}
-
-fn max_session_duration(matches: &mut Matches) -> Result<u32, CliError> {
-    let Some(text) = matches.value("max-session-duration") else {
-        return Ok(MIN_SESSION_DURATION_SECS);
+/// Converts the parsed command into the `Command` that `commands::run` runs. `global` supplies
+/// the values that `configure` saves from the global --api-url and --timeout options.
+fn build_command(command: CommandArgs, global: &GlobalArgs) -> Result<Command, CliError> {
+    let command = match command {
+        CommandArgs::Clusters => Command::Clusters,
+        CommandArgs::Roles { cluster } => Command::Roles { cluster },
+        CommandArgs::Request {
+            cluster,
+            role,
+            duration,
+            reason,
+        } => Command::Request {
+            cluster,
+            role,
+            duration,
+            reason,
+        },
+        CommandArgs::Requests { pending, limit } => Command::Requests {
+            pending,
+            limit: limit.value,
+        },
+        CommandArgs::Grants { all, limit } => Command::Grants {
+            all,
+            limit: limit.value,
+        },
+        CommandArgs::Approve { id, reason } => Command::Approve {
+            id,
+            reason: reason.value,
+        },
+        CommandArgs::Deny { id, reason } => Command::Deny {
+            id,
+            reason: reason.value,
+        },
+        CommandArgs::Cancel { id, reason } => Command::Cancel {
+            id,
+            reason: reason.value,
+        },
+        CommandArgs::End { id, reason } => Command::End {
+            id,
+            reason: reason.value,
+        },
+        CommandArgs::Revoke { id, reason } => Command::Revoke {
+            id,
+            reason: reason.value,
+        },
+        CommandArgs::Connect(args) => Command::Connect(ConnectOptions {
+            cluster: args.cluster,
+            role: args.role,
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+            static_token: args.static_token,
+            keep_current_context: args.keep_current_context,
+            exec_command: args.exec_command,
+        }),
+        CommandArgs::Credential { cluster, role } => Command::Credential { cluster, role },
+        CommandArgs::Sessions { all, limit } => Command::Sessions {
+            all,
+            limit: limit.value,
+        },
+        CommandArgs::Audit { date, user, limit } => Command::Audit {
+            date,
+            user,
+            limit: limit.value,
+        },
+        CommandArgs::Configure {
+            token_command,
+            token_command_timeout,
+        } => Command::Configure(ConfigureOptions {
+            api_url: global.api_url.clone(),
+            token_command,
+            token_command_timeout,
+            timeout: global.timeout,
+        }),
+        CommandArgs::Setup { step: None } => {
+            return Err(CliError::Usage(
+                "'eksgate setup' needs a step: role, aws-auth, access-entry or tags".into(),
+            ));
+        }
+        CommandArgs::Setup { step: Some(step) } => setup_command(step)?,
+        CommandArgs::Doctor { cluster, issuer } => Command::Doctor {
+            cluster,
+            issuer: build_issuer(issuer, "doctor")?,
+        },
+        CommandArgs::Version => unreachable!("parse handles the version command"),
     };
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|secs| (MIN_SESSION_DURATION_SECS..=MAX_SESSION_DURATION_SECS).contains(secs))
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "invalid --max-session-duration {text:?}: use a whole number of seconds from \
-                 {MIN_SESSION_DURATION_SECS} to {MAX_SESSION_DURATION_SECS}"
-            ))
-        })
+    Ok(command)
+}
+
+fn setup_command(step: SetupStep) -> Result<Command, CliError> {
+    let command = match step {
+        SetupStep::Role(args) => {
+            let args = *args;
+            Command::SetupRole(Box::new(SetupRoleOptions {
+                cluster: args.cluster.arn,
+                level: args.level,
+                issuer: build_issuer(args.issuer, "setup role")?,
+                role_name: args.role_name,
+                path: args.path,
+                max_session_duration_secs: args.max_session_duration,
+                create_access_entry: args.create_access_entry,
+                terraform_source: args.terraform_source,
+                format: args.format,
+            }))
+        }
+        SetupStep::AwsAuth(args) => Command::SetupAwsAuth(SetupAwsAuthOptions {
+            role_arn: args.role_arn,
+            username_prefix: args.username_prefix,
+            template: args.session_name_template,
+            groups: args.groups,
+            level: args.level,
+            configmap: args.configmap,
+        }),
+        SetupStep::AccessEntry {
+            cluster,
+            role_arn,
+            level,
+            format,
+        } => Command::SetupAccessEntry {
+            cluster: cluster.arn,
+            role_arn,
+            level,
+            format,
+        },
+        SetupStep::Tags {
+            cluster,
+            admin_roles,
+            read_only_roles,
+        } => Command::SetupTags {
+            cluster: cluster.arn,
+            admin_roles,
+            read_only_roles,
+        },
+    };
+    Ok(command)
 }
 
 /// Builds the issuer from --mode and the options of that mode, and rejects options of the
-/// other mode.
-fn issuer(matches: &mut Matches, command: &str) -> Result<Issuer, CliError> {
-    let mode = AssumeMode::parse(matches.required(command, "mode", "broker")?.trim())
-        .map_err(setup_usage)?;
+/// other mode. `command` names the command in the messages, such as `setup role`.
+fn build_issuer(args: IssuerArgs, command: &str) -> Result<Issuer, CliError> {
+    let mode = args.mode;
     let reject = |option: &str| {
         CliError::Usage(format!(
             "--{option} does not apply to --mode {mode}; remove it"
         ))
     };
+    let missing = |option: &str, example: &str| {
+        CliError::Usage(format!(
+            "'eksgate {command}' with --mode {mode} needs --{option}, for example --{option} \
+             {example}"
+        ))
+    };
     match mode {
         AssumeMode::Broker => {
-            if matches.values.contains_key("oidc-provider-arn") {
+            if args.oidc_provider_arn.is_some() {
                 return Err(reject("oidc-provider-arn"));
             }
-            if matches.values.contains_key("audience") {
+            if args.audience.is_some() {
                 return Err(reject("audience"));
             }
-            let role_arn = matches.required(
-                command,
-                "issuer-role-arn",
-                "arn:aws:iam::111122223333:role/eksgate-session-issuer",
-            )?;
+            let role_arn = args.issuer_role_arn.ok_or_else(|| {
+                missing(
+                    "issuer-role-arn",
+                    "arn:aws:iam::111122223333:role/eksgate-session-issuer",
+                )
+            })?;
             Issuer::broker(role_arn.trim()).map_err(setup_usage)
         }
         AssumeMode::WebIdentity => {
-            if matches.values.contains_key("issuer-role-arn") {
+            if args.issuer_role_arn.is_some() {
                 return Err(reject("issuer-role-arn"));
             }
-            let provider = matches.required(
-                command,
-                "oidc-provider-arn",
-                "arn:aws:iam::111122223333:oidc-provider/login.example.com",
-            )?;
-            let audience = matches.required(command, "audience", "eksgate-cli")?;
+            let provider = args.oidc_provider_arn.ok_or_else(|| {
+                missing(
+                    "oidc-provider-arn",
+                    "arn:aws:iam::111122223333:oidc-provider/login.example.com",
+                )
+            })?;
+            let audience = args
+                .audience
+                .ok_or_else(|| missing("audience", "eksgate-cli"))?;
             Issuer::web_identity(provider.trim(), audience.trim()).map_err(setup_usage)
         }
-    }
-}
-
-fn find_command(name: &str) -> Result<&'static CommandSpec, CliError> {
-    COMMANDS
-        .iter()
-        .find(|spec| spec.name == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = COMMANDS.iter().map(|spec| spec.name).collect();
-            CliError::Usage(format!(
-                "unknown command {name:?}; the commands are {}",
-                names.join(", ")
-            ))
-        })
-}
-
-fn global_options(mut matches: Matches) -> Result<GlobalOptions, CliError> {
-    let output = match matches.value("output").as_deref() {
-        None | Some("table") => OutputFormat::Table,
-        Some("json") => OutputFormat::Json,
-        Some(other) => {
-            return Err(CliError::Usage(format!(
-                "invalid --output {other:?}: use table or json"
-            )));
-        }
-    };
-    let timeout = matches
-        .value("timeout")
-        .map(|text| parse_seconds("--timeout", &text))
-        .transpose()?
-        .map(Duration::from_secs);
-    Ok(GlobalOptions {
-        output,
-        api_url: matches.value("api-url"),
-        config: matches.value("config").map(PathBuf::from),
-        timeout,
-    })
-}
-
-/// Parses a whole number of seconds from 1 to one day.
-pub fn parse_seconds(option: &str, text: &str) -> Result<u64, CliError> {
-    text.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|seconds| (1..=86_400).contains(seconds))
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "invalid {option} {text:?}: use a whole number of seconds from 1 to 86400"
-            ))
-        })
-}
-
-fn parse_limit(matches: &mut Matches) -> Result<usize, CliError> {
-    let Some(text) = matches.value("limit") else {
-        return Ok(DEFAULT_LIST_LIMIT);
-    };
-    text.trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|limit| (1..=MAX_LIST_LIMIT).contains(limit))
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "invalid --limit {text:?}: use a whole number from 1 to {MAX_LIST_LIMIT}"
-            ))
-        })
-}
-
-fn build_command(spec: &CommandSpec, mut matches: Matches) -> Result<Command, CliError> {
-    let name = spec.name;
-    let expected = spec.positionals.len();
-    if matches.positionals.len() != expected {
-        let usage = usage_line(spec);
-        return Err(CliError::Usage(if expected == 0 {
-            format!(
-                "'eksgate {name}' takes no arguments, but got {:?}. Usage: {usage}",
-                matches.positionals
-            )
-        } else {
-            format!(
-                "'eksgate {name}' needs {}. Usage: {usage}",
-                spec.positionals.join(" ")
-            )
-        }));
-    }
-    let mut positionals = std::mem::take(&mut matches.positionals).into_iter();
-    let mut id = || positionals.next().unwrap_or_default();
-
-    let command = match name {
-        "clusters" => Command::Clusters,
-        "roles" => Command::Roles {
-            cluster: matches.value("cluster"),
-        },
-        "request" => Command::Request {
-            cluster: matches.required(name, "cluster", "payments-prod")?,
-            role: matches.required(name, "role", "ClusterAdmin")?,
-            duration: matches.value("duration"),
-            reason: matches.required(name, "reason", "'INC-1234: pods crash-looping'")?,
-        },
-        "requests" => Command::Requests {
-            pending: matches.switch("pending"),
-            limit: parse_limit(&mut matches)?,
-        },
-        "grants" => Command::Grants {
-            all: matches.switch("all"),
-            limit: parse_limit(&mut matches)?,
-        },
-        "approve" => Command::Approve {
-            id: id(),
-            reason: matches.value("reason"),
-        },
-        "deny" => Command::Deny {
-            id: id(),
-            reason: matches.required(name, "reason", "'use the read-only role'")?,
-        },
-        "cancel" => Command::Cancel {
-            id: id(),
-            reason: matches.value("reason"),
-        },
-        "end" => Command::End {
-            id: id(),
-            reason: matches.value("reason"),
-        },
-        "revoke" => Command::Revoke {
-            id: id(),
-            reason: matches.required(name, "reason", "'incident closed'")?,
-        },
-        "connect" => Command::Connect(ConnectOptions {
-            cluster: matches.required(name, "cluster", "payments-prod")?,
-            role: matches.required(name, "role", "ClusterAdmin")?,
-            kubeconfig: matches.value("kubeconfig").map(PathBuf::from),
-            context: matches.value("context"),
-            static_token: matches.switch("static-token"),
-            keep_current_context: matches.switch("keep-current-context"),
-            exec_command: matches.value("exec-command"),
-        }),
-        "credential" => Command::Credential {
-            cluster: matches.required(
-                name,
-                "cluster",
-                "arn:aws:eks:eu-west-1:111122223333:cluster/payments-prod",
-            )?,
-            role: matches.required(name, "role", "ClusterAdmin")?,
-        },
-        "sessions" => Command::Sessions {
-            all: matches.switch("all"),
-            limit: parse_limit(&mut matches)?,
-        },
-        "audit" => Command::Audit {
-            date: matches.value("date"),
-            user: matches.value("user"),
-            limit: parse_limit(&mut matches)?,
-        },
-        "configure" => Command::Configure(ConfigureOptions {
-            api_url: matches.value("api-url"),
-            token_command: matches.value("token-command"),
-            token_command_timeout: matches
-                .value("token-command-timeout")
-                .map(|text| parse_seconds("--token-command-timeout", &text))
-                .transpose()?,
-            timeout: matches
-                .value("timeout")
-                .map(|text| parse_seconds("--timeout", &text))
-                .transpose()?,
-        }),
-        "setup role" => Command::SetupRole(Box::new(SetupRoleOptions {
-            cluster: setup_cluster(&mut matches, name)?,
-            level: access_level(matches.required(name, "level", "admin")?)?,
-            issuer: issuer(&mut matches, name)?,
-            role_name: matches.value("role-name"),
-            path: matches.value("path"),
-            max_session_duration_secs: max_session_duration(&mut matches)?,
-            create_access_entry: matches.switch("create-access-entry"),
-            terraform_source: matches
-                .value("terraform-source")
-                .unwrap_or_else(|| DEFAULT_TERRAFORM_SOURCE.to_string()),
-            format: match matches.value("format").as_deref() {
-                None | Some("commands") => RoleFormat::Commands,
-                Some("cloudformation") => RoleFormat::CloudFormation,
-                Some("terraform") => RoleFormat::Terraform,
-                Some("json") => RoleFormat::Json,
-                Some(other) => {
-                    return Err(CliError::Usage(format!(
-                        "invalid --format {other:?}: use commands, cloudformation, terraform or json"
-                    )));
-                }
-            },
-        })),
-        "setup aws-auth" => Command::SetupAwsAuth(SetupAwsAuthOptions {
-            role_arn: matches.required(
-                name,
-                "role-arn",
-                "arn:aws:iam::111122223333:role/prod-eksgate-admin",
-            )?,
-            username_prefix: matches
-                .value("username-prefix")
-                .unwrap_or_else(|| "eksgate".to_string()),
-            template: match matches.value("session-name-template").as_deref() {
-                None | Some("session-name") => SessionNameTemplate::SessionName,
-                Some("session-name-raw") => SessionNameTemplate::SessionNameRaw,
-                Some(other) => {
-                    return Err(CliError::Usage(format!(
-                        "invalid --session-name-template {other:?}: use session-name or \
-                         session-name-raw"
-                    )));
-                }
-            },
-            groups: matches.all_values("group"),
-            level: match matches.value("level") {
-                Some(text) => access_level(text)?,
-                None => AccessLevel::ReadOnly,
-            },
-            configmap: matches.value("configmap"),
-        }),
-        "setup access-entry" => Command::SetupAccessEntry {
-            cluster: setup_cluster(&mut matches, name)?,
-            role_arn: matches.required(
-                name,
-                "role-arn",
-                "arn:aws:iam::111122223333:role/eksgate/prod-eksgate-admin",
-            )?,
-            level: access_level(matches.required(name, "level", "admin")?)?,
-            format: match matches.value("format").as_deref() {
-                None | Some("commands") => EntryFormat::Commands,
-                Some("cloudformation") => EntryFormat::CloudFormation,
-                Some(other) => {
-                    return Err(CliError::Usage(format!(
-                        "invalid --format {other:?}: use commands or cloudformation"
-                    )));
-                }
-            },
-        },
-        "setup tags" => {
-            let cluster = setup_cluster(&mut matches, name)?;
-            let admin_roles = matches.all_values("admin-role");
-            let read_only_roles = matches.all_values("read-only-role");
-            if admin_roles.is_empty() && read_only_roles.is_empty() {
-                return Err(CliError::Usage(format!(
-                    "'eksgate {name}' needs at least one --admin-role or --read-only-role, for \
-                     example --admin-role eksgate/prod-eksgate-admin"
-                )));
-            }
-            Command::SetupTags {
-                cluster,
-                admin_roles,
-                read_only_roles,
-            }
-        }
-        "doctor" => Command::Doctor {
-            cluster: matches.required(name, "cluster", "payments-prod")?,
-            issuer: issuer(&mut matches, name)?,
-        },
-        other => unreachable!("command {other} is in COMMANDS but has no parser"),
-    };
-    match reject_empty(&command) {
-        Some(error) => Err(error),
-        None => Ok(command),
     }
 }
 
@@ -1130,72 +1013,6 @@ fn reject_empty(command: &Command) -> Option<CliError> {
         .into_iter()
         .find(|(_, value)| value.trim().is_empty())
         .map(|(what, _)| CliError::Usage(format!("{what} must not be empty")))
-}
-
-fn usage_line(spec: &CommandSpec) -> String {
-    let mut line = format!("eksgate {}", spec.name);
-    for positional in spec.positionals {
-        line.push(' ');
-        line.push_str(positional);
-    }
-    if !spec.options.is_empty() {
-        line.push_str(" [options]");
-    }
-    line
-}
-
-fn option_lines(options: &[OptionSpec]) -> String {
-    let labels: Vec<String> = options
-        .iter()
-        .map(|option| match option.value {
-            Some(value) => format!("--{} <{value}>", option.name),
-            None => format!("--{}", option.name),
-        })
-        .collect();
-    let width = labels.iter().map(String::len).max().unwrap_or(0);
-    let mut text = String::new();
-    for (label, option) in labels.iter().zip(options) {
-        text.push_str(&format!("  {label:width$}  {}\n", option.help));
-    }
-    text
-}
-
-/// Returns the general help, or the help of one command.
-pub fn help_text(command: Option<&str>) -> String {
-    if let Some(spec) = command.and_then(|name| COMMANDS.iter().find(|spec| spec.name == name)) {
-        let mut text = format!("Usage: {}\n\n{}\n", usage_line(spec), spec.summary);
-        if !spec.options.is_empty() {
-            text.push_str("\nOptions:\n");
-            text.push_str(&option_lines(spec.options));
-        }
-        text.push_str("\nGlobal options:\n");
-        text.push_str(&option_lines(GLOBAL_OPTIONS));
-        return text;
-    }
-
-    let width = COMMANDS
-        .iter()
-        .map(|spec| spec.name.len())
-        .max()
-        .unwrap_or(0);
-    let mut text = String::from(
-        "eksgate: temporary, approved access to Amazon EKS clusters.\n\n\
-         Usage: eksgate <command> [options]\n\nCommands:\n",
-    );
-    for spec in COMMANDS {
-        let summary = spec.summary.split(". ").next().unwrap_or(spec.summary);
-        let summary = summary.trim_end_matches('.');
-        text.push_str(&format!("  {:width$}  {summary}.\n", spec.name));
-    }
-    text.push_str("\nGlobal options:\n");
-    text.push_str(&option_lines(GLOBAL_OPTIONS));
-    text.push_str(
-        "\nSettings come from the options, then the environment (EKSGATE_API_URL, EKSGATE_TOKEN, \
-         EKSGATE_TOKEN_COMMAND, EKSGATE_CONFIG), then the configuration file \
-         ($XDG_CONFIG_HOME/eksgate/config.json, by default ~/.config/eksgate/config.json).\n\
-         Run 'eksgate help <command>' for the options of a command.\n",
-    );
-    text
 }
 
 #[cfg(test)]
@@ -1291,27 +1108,39 @@ mod tests {
     #[test]
     fn usage_errors_table() {
         let cases: &[(&[&str], &str)] = &[
-            (&["nope"], "unknown command \"nope\""),
-            (
-                &["clusters", "--bogus"],
-                "unknown option --bogus for 'eksgate clusters'",
-            ),
+            (&["nope"], "unrecognized subcommand 'nope'"),
+            (&["clusters", "--bogus"], "unexpected argument '--bogus'"),
             (
                 &["request", "--cluster", "c", "--role", "r"],
-                "needs --reason",
+                "not provided:\n  --reason <TEXT>",
             ),
-            (&["approve"], "needs <request-id>"),
-            (&["clusters", "extra"], "takes no arguments"),
-            (&["deny", "id"], "needs --reason"),
-            (&["grants", "--limit", "0"], "invalid --limit"),
-            (&["grants", "--all=yes"], "takes no value"),
-            (&["clusters", "--output", "yaml"], "invalid --output"),
-            (&["clusters", "--timeout", "soon"], "invalid --timeout"),
+            (&["approve"], "not provided:\n  <REQUEST-ID>"),
+            (&["clusters", "extra"], "unexpected argument 'extra'"),
+            (&["deny", "id"], "not provided:\n  --reason <TEXT>"),
+            (
+                &["grants", "--limit", "0"],
+                "invalid value '0' for '--limit <N>'",
+            ),
+            (
+                &["grants", "--all=yes"],
+                "unexpected value 'yes' for '--all'",
+            ),
+            (
+                &["clusters", "--output", "yaml"],
+                "invalid value 'yaml' for '--output <FORMAT>'",
+            ),
+            (
+                &["clusters", "--timeout", "soon"],
+                "invalid value 'soon' for '--timeout <SECONDS>'",
+            ),
             (
                 &["connect", "--cluster", "", "--role", "r"],
                 "--cluster must not be empty",
             ),
-            (&["request", "--cluster"], "--cluster needs a value"),
+            (
+                &["request", "--cluster"],
+                "a value is required for '--cluster <NAME|ARN>'",
+            ),
         ];
         for (args, expected) in cases {
             let message = usage_error(args);
@@ -1321,14 +1150,14 @@ mod tests {
 
     #[test]
     fn help_and_version() {
-        assert_eq!(run(&[]).expect("help"), Invocation::Help(None));
+        assert_eq!(run(&[]).expect("help"), Invocation::Help(help_text(None)));
         assert_eq!(
             run(&["help", "connect"]).expect("help"),
-            Invocation::Help(Some("connect"))
+            Invocation::Help(help_text(Some("connect")))
         );
         assert_eq!(
             run(&["connect", "--help"]).expect("help"),
-            Invocation::Help(Some("connect"))
+            Invocation::Help(help_text(Some("connect")))
         );
         assert_eq!(run(&["--version"]).expect("version"), Invocation::Version);
         let text = help_text(Some("connect"));
@@ -1428,8 +1257,8 @@ mod tests {
         };
         let cases: Vec<(Vec<&str>, &str)> = vec![
             (vec!["setup"], "needs a step"),
-            (vec!["setup", "nope"], "unknown command \"setup nope\""),
-            (with(&[]), "needs --mode"),
+            (vec!["setup", "nope"], "unrecognized subcommand 'nope'"),
+            (with(&[]), "not provided:\n  --mode <broker|web-identity>"),
             (with(&["--mode", "broker"]), "needs --issuer-role-arn"),
             (
                 with(&[
@@ -1455,7 +1284,7 @@ mod tests {
                     "--format",
                     "x",
                 ]),
-                "invalid --format",
+                "invalid value 'x' for '--format <FORMAT>'",
             ),
             (
                 with(&[
@@ -1466,7 +1295,7 @@ mod tests {
                     "--max-session-duration",
                     "60",
                 ]),
-                "invalid --max-session-duration",
+                "invalid value '60' for '--max-session-duration <SECONDS>'",
             ),
             (
                 vec!["setup", "role", "--cluster", "prod", "--level", "admin"],
@@ -1478,9 +1307,12 @@ mod tests {
             ),
             (
                 vec!["setup", "tags", "--cluster", CLUSTER_ARN],
-                "at least one",
+                "not provided:\n  <--admin-role <NAME|PATH/NAME>|--read-only-role",
             ),
-            (vec!["doctor", "--cluster", "prod"], "needs --mode"),
+            (
+                vec!["doctor", "--cluster", "prod"],
+                "not provided:\n  --mode <broker|web-identity>",
+            ),
         ];
         for (args, expected) in &cases {
             let message = usage_error(args);
@@ -1492,14 +1324,45 @@ mod tests {
     fn setup_help() {
         assert_eq!(
             run(&["help", "setup", "role"]).expect("help"),
-            Invocation::Help(Some("setup role"))
+            Invocation::Help(help_text(Some("setup role")))
         );
         assert_eq!(
             run(&["setup", "tags", "--help"]).expect("help"),
-            Invocation::Help(Some("setup tags"))
+            Invocation::Help(help_text(Some("setup tags")))
         );
         let text = help_text(Some("setup role"));
         assert!(text.contains("--issuer-role-arn"), "{text}");
         assert!(help_text(None).contains("doctor"));
+    }
+
+    #[test]
+    fn configure_saves_global_options() {
+        let (global, parsed) = command(&[
+            "--api-url",
+            "https://api.example.com/prod",
+            "configure",
+            "--timeout",
+            "45",
+            "--token-command-timeout",
+            "60",
+        ]);
+        assert_eq!(global.timeout, Some(Duration::from_secs(45)));
+        assert_eq!(
+            parsed,
+            Command::Configure(ConfigureOptions {
+                api_url: Some("https://api.example.com/prod".into()),
+                token_command: None,
+                token_command_timeout: Some(60),
+                timeout: Some(45),
+            })
+        );
+    }
+
+    #[test]
+    fn help_text_describes_units() {
+        let text = help_text(Some("configure"));
+        assert!(text.contains("in seconds from 1 to 86400"), "{text}");
+        let text = help_text(None);
+        assert!(text.contains("EKSGATE_API_URL"), "{text}");
     }
 }

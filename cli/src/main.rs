@@ -34,8 +34,8 @@ fn main() -> ExitCode {
     let result = args
         .and_then(args::parse)
         .and_then(|invocation| match invocation {
-            Invocation::Help(command) => {
-                output::print(&args::help_text(command));
+            Invocation::Help(text) => {
+                output::print(&text);
                 Ok(())
             }
             Invocation::Version => {
