@@ -223,6 +223,13 @@ impl App {
             warn!(reason = error.kind().as_str(), "rejected identity claims");
             ApiError::unauthorized(error.to_string())
         })?;
+        if identity.user == crate::workflow::AUTO_APPROVER {
+            warn!(user = %identity.user, "rejected a caller whose user name is reserved");
+            return Err(ApiError::unauthorized(format!(
+                "the user name {:?} is reserved for auto-approval rules; sign in as a person",
+                identity.user
+            )));
+        }
         let is_approver = identity
             .groups
             .iter()
@@ -237,6 +244,7 @@ impl App {
     /// Logs an audit record and stores it. A failed write is logged with the whole record, so
     /// the log keeps the event, and is returned to the caller to decide.
     pub(crate) async fn record(&self, record: &AuditRecord) -> Result<(), ApiError> {
+        let record = &bounded(record);
         info!(
             audit = true,
             audit_id = %record.id,
@@ -261,6 +269,26 @@ impl App {
     /// cannot be stored, because its log line already holds the event.
     pub(crate) async fn record_completed(&self, record: &AuditRecord) {
         let _ = self.record(record).await;
+    }
+}
+
+/// Returns a copy of an audit record whose fields fit their limits, so that no request can
+/// store or log arbitrarily long text. Fields are cut at a character boundary.
+fn bounded(record: &AuditRecord) -> AuditRecord {
+    fn clip(value: &Option<String>, max_chars: usize) -> Option<String> {
+        value
+            .as_ref()
+            .map(|text| text.chars().take(max_chars).collect())
+    }
+    AuditRecord {
+        target: clip(&record.target, 128),
+        cluster_arn: clip(&record.cluster_arn, 256),
+        role_name: clip(&record.role_name, 256),
+        reason: clip(&record.reason, 1000),
+        source_ip: clip(&record.source_ip, 64),
+        user_agent: clip(&record.user_agent, 256),
+        request_id: clip(&record.request_id, 128),
+        ..record.clone()
     }
 }
 

@@ -87,7 +87,9 @@ impl App {
         let partition = Partition::parse(&cluster.partition)
             .unwrap_or_else(|| Partition::of_region(&cluster.region));
 
-        let grant = self.active_grant(context, &cluster.arn, &role.name).await?;
+        let grant = self
+            .active_grant(context, &cluster.arn, &role.name, &role.assume_arn)
+            .await?;
         let ends_at = grant.ends_at.unwrap_or(now);
         let remaining_secs = (ends_at - now) / 1000;
         if remaining_secs < STS_MIN_SESSION_SECS {
@@ -237,12 +239,15 @@ impl App {
 
     /// Finds the caller's active grant for a role on a cluster: of several overlapping ones, the
     /// one that ends last. Each candidate from the eventually consistent index is read again
-    /// with a consistent read, so a grant revoked moments ago is never used.
+    /// with a consistent read, so a grant revoked moments ago is never used. A grant covers
+    /// only the role ARN it was approved for: if the cluster's tag now points the role name at
+    /// another role, the grant does not apply to it.
     async fn active_grant(
         &self,
         context: &Context,
         cluster_arn: &str,
         role_name: &str,
+        role_arn: &str,
     ) -> Result<AccessRequest, ApiError> {
         let now = context.now_ms;
         let mut candidates: Vec<AccessRequest> = self
@@ -258,14 +263,30 @@ impl App {
             })
             .collect();
         candidates.sort_by_key(|grant| std::cmp::Reverse(grant.ends_at));
-        for candidate in candidates {
+        let (matching, other_role): (Vec<AccessRequest>, Vec<AccessRequest>) = candidates
+            .into_iter()
+            .partition(|grant| grant.role_arn == role_arn);
+        if matching.is_empty()
+            && let Some(stale) = other_role.first()
+        {
+            warn!(grant_id = %stale.id, granted_role = %stale.role_arn, current_role = %role_arn, "the role behind a grant changed");
+            return Err(ApiError::conflict(format!(
+                "role {role_name:?} on cluster {cluster_arn} is now {role_arn}, but your grant {} approved {}; request access again",
+                stale.id, stale.role_arn
+            )));
+        }
+        for candidate in matching {
             let current = self
                 .store
                 .request(&candidate.id)
                 .await
                 .map_err(|e| store_failure(&e))?;
             match current {
-                Some(grant) if grant.requester == context.user() && grant.is_active_grant(now) => {
+                Some(grant)
+                    if grant.requester == context.user()
+                        && grant.role_arn == role_arn
+                        && grant.is_active_grant(now) =>
+                {
                     return Ok(grant);
                 }
                 _ => {
