@@ -470,7 +470,19 @@ async fn claims_missing_or_malformed_get_401() {
             Some(json!({"email": "a@example.com", "groups": {"a": 1}})),
         ),
         ("claims not an object", Some(json!("claims"))),
+        (
+            "email not verified",
+            Some(json!({"email": "a@example.com", "email_verified": false})),
+        ),
+        (
+            "email not verified, as a string",
+            Some(json!({"email": "a@example.com", "email_verified": "false"})),
+        ),
     ];
+    let verified = json!({"email": "a@example.com", "email_verified": "true"});
+    let event = http_event("GET", "/clusters", Some(verified), None);
+    let (status, body) = response_parts(&setup.app.handle(&event).await);
+    assert_eq!(status, 200, "a verified email is accepted: {body}");
     for (case, claims) in cases {
         let event = http_event("GET", "/clusters", claims, None);
         let (status, body) = response_parts(&setup.app.handle(&event).await);

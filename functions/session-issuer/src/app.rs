@@ -219,6 +219,19 @@ impl App {
                 )
             })?,
         };
+        // An address the identity provider has not verified could be anyone's, so it never
+        // names a user. Claims from API Gateway are strings, so `"false"` counts too.
+        let unverified = match &claims["email_verified"] {
+            Value::Bool(verified) => !verified,
+            Value::String(text) => text == "false",
+            _ => false,
+        };
+        if self.config.claims.user_claim == "email" && unverified {
+            warn!("rejected claims whose email is not verified");
+            return Err(ApiError::unauthorized(
+                "your identity provider has not verified your email address: verify it, then sign in again",
+            ));
+        }
         let identity = identity_from_claims(claims, &self.config.claims).map_err(|error| {
             warn!(reason = error.kind().as_str(), "rejected identity claims");
             ApiError::unauthorized(error.to_string())
