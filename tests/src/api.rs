@@ -25,7 +25,7 @@ impl User {
         }
     }
 
-    /// The authorizer claims of the user's token, all strings as API Gateway passes them.
+    /// Returns the authorizer claims of the user's token, all strings as API Gateway passes them.
     pub fn claims(&self) -> Value {
         json!({
             "sub": format!("sub-{}", self.email),

@@ -199,7 +199,7 @@ pub struct ProxyStats {
     pub conditional_check_failures: u64,
     /// Connections reset by [`FaultProxy::set_down`].
     pub outage_resets: u64,
-    /// Requests that moto did not answer, returned to the client as HTTP 502.
+    /// Requests that moto did not respond to, returned to the client as HTTP 502.
     pub upstream_failures: u64,
 }
 
@@ -752,7 +752,7 @@ struct ConnectionControl {
 }
 
 impl ConnectionControl {
-    /// Resets the connection instead of answering. Never returns: the connection task drops the
+    /// Resets the connection instead of responding. Never returns: the connection task drops the
     /// request handler with the connection.
     async fn reset(&self) -> Response<Full<Bytes>> {
         self.abort.store(true, Ordering::SeqCst);
@@ -784,7 +784,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let connection = pin!(http1::Builder::new().serve_connection(io, service));
     let mut down = shared.down.subscribe();
     tokio::select! {
-        // The client closed the connection, or it failed. Either way there is nobody to tell.
+        // The client closed the connection, or it failed. Either way no client is left to respond to.
         _ = connection => {}
         _ = control.abort_requested.notified() => {}
         _ = down.wait_for(|down| *down) => {
@@ -795,7 +795,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     // The pinned connection, and with it the stream, is dropped here, after `abort` is set.
 }
 
-/// Handles one request: records it, sleeps, then answers with an injected fault or moto's
+/// Handles one request: records it, sleeps, then responds with an injected fault or moto's
 /// response.
 async fn handle(
     shared: &Shared,

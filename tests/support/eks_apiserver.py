@@ -57,6 +57,7 @@ from fake_kube_apiserver import (
     LOOPBACK,
     VERSION,
     create_certificates,
+    exit_at_end_of_input,
 )
 
 TOKEN_PREFIX = "k8s-aws-v1."
@@ -369,11 +370,6 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
         # Requests go to requests.jsonl, so stderr only shows errors.
         pass
-
-
-def exit_at_end_of_input() -> None:
-    sys.stdin.read()
-    os._exit(0)
 
 
 def main() -> None:

@@ -155,7 +155,7 @@ mod http_events {
     use super::*;
 
     /// An HTTP API event around arbitrary parts: method, path, body and claims that identify
-    /// nobody.
+    /// no user.
     fn api_event() -> impl Strategy<Value = Value> {
         (
             prop_oneof![

@@ -505,7 +505,7 @@ async fn decisions_authorization_table() {
     // A non-approver may not approve.
     let (status, body) = setup.call(&setup.dev2, "POST", &approve, None).await;
     assert_eq!(status, 403, "{body}");
-    // Nobody approves their own request, approvers included.
+    // No user approves their own request, approvers included.
     let own = setup.request(&setup.alice, "ClusterAdmin", "1h").await;
     let (status, body) = setup
         .call(
@@ -547,7 +547,7 @@ async fn decisions_authorization_table() {
     let (status, body) = setup.call(&setup.alice, "POST", &approve, None).await;
     assert_eq!(status, 409, "{body}");
 
-    // A request nobody decided in time expires.
+    // A request without a decision in time expires.
     let late = setup.request(&setup.dev, "ClusterAdmin", "1h").await;
     let (status, body) = setup
         .call_at(
@@ -561,13 +561,13 @@ async fn decisions_authorization_table() {
     assert_eq!(status, 409, "{body}");
     assert!(error_message(&body).contains("expired"), "{body}");
 
-    // Approving twice: the second sees the first's decision.
+    // Approving twice: the second approval gets the first's decision as a 409.
     let twice = setup.request(&setup.dev, "ClusterAdmin", "1h").await;
     let path = format!("/requests/{twice}/approve");
     assert_eq!(setup.call(&setup.alice, "POST", &path, None).await.0, 200);
     assert_eq!(setup.call(&setup.bob, "POST", &path, None).await.0, 409);
 
-    // The requester may cancel a pending request; nobody else may.
+    // Only the requester may cancel a pending request.
     let cancel = setup.request(&setup.dev, "ClusterAdmin", "1h").await;
     let path = format!("/requests/{cancel}/cancel");
     assert_eq!(setup.call(&setup.dev2, "POST", &path, None).await.0, 404);

@@ -129,7 +129,7 @@ impl App {
     }
 
     /// Handles one HTTP API event and returns the response event. Every failure becomes an
-    /// error response, so this never fails.
+    /// error response, so the function's invocation itself never returns an error.
     pub async fn handle(&self, event: &Value) -> Value {
         self.handle_at(event, now_ms()).await
     }
@@ -278,8 +278,8 @@ impl App {
         })
     }
 
-    /// Stores an audit record of a completed change. The change stands even if the record
-    /// cannot be stored, because its log line already holds the event.
+    /// Stores an audit record of a completed change. The change is kept even if the record
+    /// cannot be stored, because its log line already contains the event.
     pub(crate) async fn record_completed(&self, record: &AuditRecord) {
         let _ = self.record(record).await;
     }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::duration::{format_duration, parse_duration};
 
-/// How the issuer obtains a user's credentials for a role.
+/// The way the issuer obtains a user's credentials for a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssumeMode {
     /// The function's own role calls AssumeRole, with the user as SourceIdentity.
@@ -37,7 +37,7 @@ pub struct AutoApproveRule {
     /// Groups whose members the rule covers; empty covers everyone.
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Longest grant the rule approves, such as `4h`; longer requests wait for an approver.
+    /// Maximum grant length the rule approves, such as `4h`. Longer requests wait for an approver.
     #[serde(default)]
     pub max_duration: Option<String>,
     #[serde(skip)]
@@ -94,7 +94,7 @@ pub struct Config {
     /// How long requests, sessions and audit records are kept after they stop mattering.
     pub retention_secs: i64,
     pub assume_mode: AssumeMode,
-    /// Longest credential lifetime to ask STS for.
+    /// Maximum credential lifetime to request from STS.
     pub max_session_secs: i64,
     pub auto_approve: Vec<AutoApproveRule>,
     pub jwt: Option<JwtSettings>,
@@ -133,7 +133,7 @@ pub const STS_MIN_SESSION_SECS: i64 = 900;
 /// Role chaining, AssumeRole called with a Lambda function's role credentials, caps sessions at
 /// one hour.
 pub const STS_CHAINED_MAX_SECS: i64 = 3600;
-/// The longest session STS grants a role with the highest MaxSessionDuration.
+/// Maximum session length STS grants, for a role with the highest MaxSessionDuration.
 pub const STS_MAX_SESSION_SECS: i64 = 43_200;
 
 impl Config {

@@ -195,7 +195,7 @@ impl ApiError {
         Self::new(409, "conflict", message)
     }
 
-    /// A failure of eksgate or of AWS. The message never carries internal error text.
+    /// Returns the 500 error for a failure of eksgate or of AWS, whose message carries no internal error text.
     pub fn internal() -> Self {
         Self::new(
             500,
@@ -204,7 +204,7 @@ impl ApiError {
         )
     }
 
-    /// A dependency that is throttling or unavailable for a moment.
+    /// Returns the 503 error for a dependency that is throttling or unavailable for a moment.
     pub fn unavailable() -> Self {
         Self::new(
             503,

@@ -1,6 +1,6 @@
 //! The error type shared by claim parsing and JWT verification.
 
-/// Why a caller could not be authenticated.
+/// The reason a caller could not be authenticated.
 ///
 /// For every variant whose [`AuthError::http_status`] is 401, the `Display` text is safe to
 /// send to the client: it states what was wrong and never contains the token, a signature or a

@@ -197,7 +197,7 @@ impl JwtVerifier {
     /// The token is rejected when it is longer than [`MAX_TOKEN_BYTES`] or malformed (not
     /// three base64url parts, a header or payload that is not a JSON object, a `crit` header),
     /// when its `alg` is not allowed, when no key matches its `kid` and `alg`, when the
-    /// signature is invalid, when `iss` is not the configured issuer, when `aud` holds none
+    /// signature is invalid, when `iss` is not the configured issuer, when `aud` contains none
     /// of the configured audiences, when `exp` is missing or has passed, or when `nbf` is in
     /// the future. `exp` and `nbf` are checked with [`VerifierConfig::leeway`].
     ///

@@ -2,13 +2,13 @@
 //!
 //! Usage: `bench-import [--clusters N] [--regions R] [--accounts A] [--concurrency C]
 //! [--sweep C1,C2,...]`. It starts its own moto server on 127.0.0.1, creates N clusters spread
-//! over R regions of A accounts (moto's own and up to two member accounts that the importer
-//! reaches through a role; two of every three clusters tagged, with one to three roles), then
-//! runs the importer three times: the first import, an unchanged run, and a run after 1% of the
-//! clusters changed their tags. It prints one JSON line per run with the wall time, the
+//! over R regions of A accounts: moto's own and up to two member accounts that the importer
+//! reaches through a role. Two of every three clusters are tagged, with one to three roles.
+//! It then runs the importer three times: the first import, an unchanged run, and a run after
+//! 1% of the clusters changed their tags. It prints one JSON line per run with the wall time, the
 //! importer's CPU time, AWS calls and items written.
 //!
-//! With `--sweep`, it then runs, for each concurrency C (used for scopes and DescribeCalls
+//! With `--sweep`, it then runs, for each concurrency C (used for scopes and DescribeCluster calls
 //! alike), an unchanged import and a baseline: the minimal calls of such a run (every
 //! ListClusters page and one DescribeCluster per cluster, with the same clients and the same
 //! concurrency, and nothing else). The baseline's wall time is what this local AWS needs to

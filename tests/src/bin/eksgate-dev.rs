@@ -299,8 +299,8 @@ fn api_event(option: &dyn Fn(&str) -> Option<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads a response event on stdin; prints one body field, a one-line-per-cluster summary of
-/// a cluster list, or the status and the body with every secret masked.
+/// Reads a response event on stdin and prints one of: one body field, a one-line summary per
+/// cluster of a cluster list, or the status and the body with every secret masked.
 fn api_response(field: Option<&str>, summary: bool) -> ExitCode {
     let mut text = String::new();
     if let Err(error) = std::io::stdin().read_to_string(&mut text) {

@@ -58,7 +58,7 @@ impl RequestStatus {
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
     Pending,
-    /// Expired while pending: nobody decided in time.
+    /// Expired while pending, because no decision came in time.
     Expired,
     /// An approved request whose grant is active.
     Active,
